@@ -1,0 +1,15 @@
+"""keras-distill: knowledge distillation for Keras 3.
+
+Public API only; the implementation lives in `keras_distill.src`.
+"""
+
+from keras_distill import losses
+from keras_distill.src.distiller.distiller import Distiller
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Distiller",
+    "losses",
+    "__version__",
+]

@@ -1,0 +1,572 @@
+"""The Distiller: a `keras.Model` that trains a student from a frozen teacher."""
+
+import keras
+from keras import ops
+from keras.src.losses.loss import scale_loss_for_distribution
+from keras.src.losses.loss import unscale_loss_for_distribution
+
+from keras_distill.src.distiller import terms as terms_lib
+from keras_distill.src.losses.base import OUTPUTS
+from keras_distill.src.losses.keras_loss import per_example_loss
+from keras_distill.src.losses.reduction import weighted_mean
+from keras_distill.src.schedules import hyperparameter
+from keras_distill.src.utils.errors import invalid_argument
+from keras_distill.src.utils.validation import check_temperature
+from keras_distill.src.utils.validation import check_unit_interval
+
+_SERIALIZE = keras.saving.serialize_keras_object
+_DESERIALIZE = keras.saving.deserialize_keras_object
+
+
+def _check_model(model, argument):
+    if not isinstance(model, keras.layers.Layer):
+        raise invalid_argument(
+            argument,
+            model,
+            "a Keras model (keras.Model or keras.layers.Layer)",
+            f"Build the {argument} with Keras 3, or load it with "
+            "keras.models.load_model / keras.layers.TFSMLayer.",
+        )
+
+
+def _static_output_shape(model):
+    outputs = getattr(model, "outputs", None)
+    if outputs and len(outputs) == 1:
+        return tuple(outputs[0].shape)
+    return None
+
+
+@keras.saving.register_keras_serializable(package="keras_distill")
+class Distiller(keras.Model):
+    """Trains a student model from a frozen teacher by knowledge distillation.
+
+    The loss of a training step is
+
+        alpha * student_loss(y, student(x))
+        + (1 - alpha) * sum_i weight_i * term_i(teacher(x), student(x), T)
+
+    where the default term is `keras_distill.losses.KLDivergence`, i.e.
+    `T^2 * KL(softmax(teacher / T) || softmax(student / T))` (Hinton et al.,
+    2015, https://arxiv.org/abs/1503.02531). Every term is reduced per example
+    with `sample_weight` (an example of weight 0 is removed from every term).
+
+    The teacher runs once per step, in inference mode (`training=False`),
+    outside the gradient tape; its weights and BatchNorm statistics never
+    change. `call`, `predict` and `evaluate` use the student alone: the
+    teacher never runs outside of training.
+
+    `temperature` and `alpha` are non-trainable `keras.Variable`s, so
+    `distiller.temperature.assign(8.0)` takes effect at the next step without
+    retracing. Each may also be a schedule `step -> value` (for example any
+    `keras.optimizers.schedules.LearningRateSchedule`), evaluated inside the
+    step from `optimizer.iterations`.
+
+    Without labels (a dataset of `x` only), the student is trained on the
+    distillation terms alone and `alpha` is ignored.
+
+    NaN or Inf losses: add `keras.callbacks.TerminateOnNaN()` to `fit`; it
+    reads the `loss` this model logs and stops training.
+
+    Args:
+        teacher: The trained teacher, a Keras model. It is frozen.
+        student: The student, a Keras model, trained in place.
+        distillation_loss_fn: A `keras_distill.losses` term, a plain Keras
+            loss (applied to softened probabilities and multiplied by `T^2`,
+            as in the keras.io example), or a list of them. Defaults to
+            `keras_distill.losses.KLDivergence()`.
+        student_loss_fn: Loss on the hard labels, e.g.
+            `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`.
+        alpha: Weight of the student loss in [0, 1], or a schedule.
+        temperature: Softening temperature > 0, or a schedule.
+        distillation_loss_weights: One weight (or schedule) per term.
+        **kwargs: Passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    ```python
+    distiller = keras_distill.Distiller(teacher=teacher, student=student)
+    distiller.compile(
+        optimizer="adam",
+        metrics=["accuracy"],
+        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True),
+        alpha=0.1,
+        temperature=4.0,
+    )
+    distiller.fit(train_ds, validation_data=val_ds, epochs=5)
+    distiller.student.save("student.keras")
+    ```
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        student=None,
+        distillation_loss_fn=None,
+        student_loss_fn=None,
+        alpha=0.1,
+        temperature=3.0,
+        distillation_loss_weights=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_model(teacher, "teacher")
+        _check_model(student, "student")
+        if teacher is student:
+            raise invalid_argument(
+                "teacher",
+                getattr(teacher, "name", teacher),
+                "a model other than the student",
+                "Pass the trained model as `teacher` and a new (usually "
+                "smaller) model as `student`.",
+            )
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.student = student
+        self.temperature = keras.Variable(
+            1.0,
+            dtype="float32",
+            trainable=False,
+            name="temperature",
+            aggregation="only_first_replica",
+        )
+        self.alpha = keras.Variable(
+            0.0,
+            dtype="float32",
+            trainable=False,
+            name="alpha",
+            aggregation="only_first_replica",
+        )
+        self._term_weights = []
+        self._term_trackers = []
+        self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
+        self._distillation_loss_tracker = keras.metrics.Mean(
+            name="distillation_loss"
+        )
+        self._configure(
+            student_loss_fn=student_loss_fn,
+            distillation_loss_fn=distillation_loss_fn,
+            distillation_loss_weights=distillation_loss_weights,
+            alpha=alpha,
+            temperature=temperature,
+        )
+        self.built = True
+
+    def _lock_state(self):
+        # Like Functional models, allow compile() to add state (term weights
+        # and trackers) after the Distiller has been called once.
+        pass
+
+    # ------------------------------------------------------------------
+    # Configuration
+    # ------------------------------------------------------------------
+
+    def _configure(
+        self,
+        student_loss_fn,
+        distillation_loss_fn,
+        distillation_loss_weights,
+        alpha,
+        temperature,
+    ):
+        """Validates and installs losses and hyperparameters."""
+        if student_loss_fn is not None:
+            student_loss_fn = keras.losses.get(student_loss_fn)
+        self.student_loss_fn = student_loss_fn
+        terms = terms_lib.as_terms(distillation_loss_fn)
+        weights = terms_lib.as_weights(distillation_loss_weights, terms)
+        self._set_hyperparameter("temperature", temperature, check_temperature)
+        self._set_hyperparameter("alpha", alpha, check_unit_interval)
+        self._schedules = {
+            name: value
+            for name, value in (("temperature", temperature), ("alpha", alpha))
+            if hyperparameter.is_schedule(value)
+        }
+        self._hyperparameters = {"temperature": temperature, "alpha": alpha}
+        for term in terms:
+            term.validate_shapes(*self._term_shapes(term))
+        self._install_terms(terms, weights)
+
+    def _set_hyperparameter(self, name, value, check):
+        start = hyperparameter.initial_value(value, name)
+        getattr(self, name).assign(check(start, argument=name))
+
+    def _term_shapes(self, term):
+        if term.teacher_source == OUTPUTS and term.student_source == OUTPUTS:
+            return (
+                _static_output_shape(self.teacher),
+                _static_output_shape(self.student),
+            )
+        return None, None
+
+    def _install_terms(self, terms, weights):
+        """Creates one weight variable and one tracker per term."""
+        for variable in self._term_weights:
+            self._untrack_variable(variable)
+        for tracker in self._term_trackers:
+            self._tracker.untrack(tracker)
+        self._terms = terms
+        self._term_weight_values = weights
+        variables, trackers = [], []
+        for term, weight in zip(terms, weights):
+            start = hyperparameter.initial_value(weight, term.name)
+            variables.append(
+                keras.Variable(
+                    float(start),
+                    dtype="float32",
+                    trainable=False,
+                    name=f"{term.name}_weight",
+                    aggregation="only_first_replica",
+                )
+            )
+            if len(terms) > 1:
+                trackers.append(keras.metrics.Mean(name=term.name))
+        self._term_weights = variables
+        self._term_trackers = trackers
+        for variable, weight in zip(variables, weights):
+            if hyperparameter.is_schedule(weight):
+                self._schedules[variable.name] = weight
+
+    @property
+    def distillation_loss_fn(self):
+        """The list of distillation terms, in order."""
+        return list(self._terms)
+
+    @property
+    def distillation_loss_weights(self):
+        """The weight variables of the distillation terms, in order."""
+        return list(self._term_weights)
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        metrics=None,
+        student_loss_fn=None,
+        distillation_loss_fn=None,
+        alpha=None,
+        temperature=None,
+        distillation_loss_weights=None,
+        loss=None,
+        **kwargs,
+    ):
+        """Configures training. Losses, `alpha` and `temperature` given here
+        override the constructor's; those left as `None` keep them.
+
+        Args:
+            optimizer: Optimizer name or instance.
+            metrics: Metrics on the student's outputs, e.g. `["accuracy"]`.
+            student_loss_fn: Loss on hard labels. `loss=` is an alias.
+            distillation_loss_fn: Term, Keras loss, or list (see class doc).
+            alpha: Weight of the student loss in [0, 1], or a schedule.
+            temperature: Temperature > 0, or a schedule.
+            distillation_loss_weights: One weight (or schedule) per term.
+            loss: Alias of `student_loss_fn` (for `Model.compile` habits).
+            **kwargs: Passed to `keras.Model.compile` (`weighted_metrics`,
+                `jit_compile`, `steps_per_execution`, `run_eagerly`, ...).
+        """
+        if loss is not None and student_loss_fn is not None:
+            raise invalid_argument(
+                "loss",
+                loss,
+                "None when `student_loss_fn` is given",
+                "`loss` is an alias of `student_loss_fn`: pass only one.",
+            )
+        if loss is not None:
+            student_loss_fn = loss
+        hyper = self._hyperparameters
+        self._configure(
+            student_loss_fn=(
+                student_loss_fn
+                if student_loss_fn is not None
+                else self.student_loss_fn
+            ),
+            distillation_loss_fn=(
+                distillation_loss_fn
+                if distillation_loss_fn is not None
+                else self._terms
+            ),
+            distillation_loss_weights=(
+                distillation_loss_weights
+                if distillation_loss_weights is not None
+                else (
+                    self._term_weight_values
+                    if distillation_loss_fn is None
+                    else None
+                )
+            ),
+            alpha=hyper["alpha"] if alpha is None else alpha,
+            temperature=(
+                hyper["temperature"] if temperature is None else temperature
+            ),
+        )
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        if getattr(
+            self.student.dtype_policy, "name", ""
+        ) == "mixed_float16" and not isinstance(
+            self.optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            self.optimizer = keras.optimizers.LossScaleOptimizer(
+                self.optimizer, name="loss_scale_optimizer"
+            )
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is None:
+            return None
+        config.pop("loss", None)
+        config.pop("loss_weights", None)
+        config.update(self._loss_config())
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = config.pop("optimizer", "rmsprop")
+        config = self._deserialize_loss_config(config)
+        other = _DESERIALIZE(
+            {k: v for k, v in config.items() if k not in self._LOSS_KEYS}
+        )
+        losses = {k: v for k, v in config.items() if k in self._LOSS_KEYS}
+        self.compile(optimizer=_DESERIALIZE(optimizer), **other, **losses)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------
+    # Forward passes
+    # ------------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        """The student's forward pass: the Distiller predicts as the student."""
+        return self.student(inputs, training=training)
+
+    def _teacher_forward(self, x):
+        """Teacher outputs by source name, computed in inference mode."""
+        outputs = self.teacher(x, training=False)
+        outputs = keras.tree.map_structure(ops.stop_gradient, outputs)
+        return {OUTPUTS: outputs}
+
+    def _student_forward(self, x, training):
+        """Student outputs by source name, from one forward pass."""
+        return {OUTPUTS: self.student(x, training=training)}
+
+    # ------------------------------------------------------------------
+    # Loss
+    # ------------------------------------------------------------------
+
+    def compute_loss(
+        self,
+        x=None,
+        y=None,
+        y_pred=None,
+        sample_weight=None,
+        training=True,
+        teacher_outputs=None,
+        student_outputs=None,
+    ):
+        """The loss of one step, shared by `train_step` and `test_step`.
+
+        Without `teacher_outputs` (evaluation) this is the student loss
+        alone. With them it is `alpha * student_loss + (1 - alpha) *
+        distillation_loss`, or the distillation loss alone when `y` is
+        `None`. Per-term values are written to the model's loss trackers.
+
+        Returns:
+            A float32 scalar, scaled for `tf.distribute` like Keras's own
+            `compute_loss` (divided by the number of replicas).
+        """
+        mask = getattr(y_pred, "_keras_mask", None)
+        has_labels = y is not None and self.student_loss_fn is not None
+        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        zero = ops.zeros((), dtype="float32")
+        student_loss = zero
+        if has_labels:
+            student_loss = weighted_mean(
+                per_example_loss(self.student_loss_fn, y, y_pred),
+                sample_weight,
+                mask,
+            )
+            self._student_loss_tracker.update_state(
+                student_loss, sample_weight=batch_size
+            )
+        if teacher_outputs is None:
+            return scale_loss_for_distribution(student_loss)
+
+        if student_outputs is None:
+            student_outputs = {OUTPUTS: y_pred}
+        distillation_loss = zero
+        for index, term in enumerate(self._terms):
+            values = term(
+                teacher_outputs[term.teacher_source],
+                student_outputs[term.student_source],
+                temperature=self.temperature,
+                y_true=y,
+            )
+            value = weighted_mean(values, sample_weight, mask)
+            if self._term_trackers:
+                self._term_trackers[index].update_state(
+                    value, sample_weight=batch_size
+                )
+            distillation_loss += self._term_weights[index] * value
+        self._distillation_loss_tracker.update_state(
+            distillation_loss, sample_weight=batch_size
+        )
+        if has_labels:
+            alpha = ops.cast(self.alpha, "float32")
+            total = alpha * student_loss + (1.0 - alpha) * distillation_loss
+        else:
+            total = distillation_loss
+        return scale_loss_for_distribution(total)
+
+    # ------------------------------------------------------------------
+    # Steps
+    # ------------------------------------------------------------------
+
+    def _update_scheduled_hyperparameters(self):
+        """Assigns every scheduled variable its value at this step."""
+        step = self.optimizer.iterations
+        for name, schedule in self._schedules.items():
+            self.hyperparameter_variable(name).assign(
+                hyperparameter.scheduled_value(schedule, step)
+            )
+
+    def hyperparameter_variable(self, name):
+        """The variable named `name`: `"temperature"`, `"alpha"`, or a term
+        weight such as `"kl_divergence_weight"`."""
+        variables = [self.temperature, self.alpha, *self._term_weights]
+        for variable in variables:
+            if variable.name == name:
+                return variable
+        raise invalid_argument(
+            "name",
+            name,
+            f"one of {[variable.name for variable in variables]}",
+        )
+
+    def train_step(self, data):
+        if keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(
+                "keras_distill.Distiller.train_step supports the TensorFlow "
+                f"backend; the current backend is "
+                f"'{keras.backend.backend()}'. Set KERAS_BACKEND=tensorflow."
+            )
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._update_scheduled_hyperparameters()
+        teacher_outputs = self._teacher_forward(x)
+        with tf.GradientTape() as tape:
+            student_outputs = self._student_forward(x, training=True)
+            y_pred = student_outputs[OUTPUTS]
+            loss = self.compute_loss(
+                x=x,
+                y=y,
+                y_pred=y_pred,
+                sample_weight=sample_weight,
+                training=True,
+                teacher_outputs=teacher_outputs,
+                student_outputs=student_outputs,
+            )
+            self._track_total_loss(loss, y_pred)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        trainable_weights = self.trainable_weights
+        gradients = tape.gradient(scaled_loss, trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        logs = self._metric_logs(y, y_pred, sample_weight)
+        if y is None:
+            # Without labels nothing label-based was computed: log none of it.
+            unlabeled = {self._student_loss_tracker.name}
+            if self._compile_metrics is not None:
+                unlabeled.update(self._compile_metrics.result())
+            logs = {k: v for k, v in logs.items() if k not in unlabeled}
+        logs["temperature"] = self.temperature.value
+        logs["alpha"] = self.alpha.value
+        return logs
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+        )
+        self._track_total_loss(loss, y_pred)
+        logs = self._metric_logs(y, y_pred, sample_weight)
+        distillation_names = {self._distillation_loss_tracker.name}
+        distillation_names.update(t.name for t in self._term_trackers)
+        return {k: v for k, v in logs.items() if k not in distillation_names}
+
+    def _track_total_loss(self, loss, y_pred):
+        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        self._loss_tracker.update_state(
+            unscale_loss_for_distribution(loss), sample_weight=batch_size
+        )
+
+    def _metric_logs(self, y, y_pred, sample_weight):
+        if y is not None and self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    # ------------------------------------------------------------------
+    # Serialization
+    # ------------------------------------------------------------------
+
+    _LOSS_KEYS = (
+        "student_loss_fn",
+        "distillation_loss_fn",
+        "distillation_loss_weights",
+        "alpha",
+        "temperature",
+    )
+
+    def _loss_config(self):
+        return {
+            "student_loss_fn": (
+                None
+                if self.student_loss_fn is None
+                else _SERIALIZE(self.student_loss_fn)
+            ),
+            "distillation_loss_fn": [_SERIALIZE(t) for t in self._terms],
+            "distillation_loss_weights": [
+                hyperparameter.serialize(w) for w in self._term_weight_values
+            ],
+            "alpha": hyperparameter.serialize(self._hyperparameters["alpha"]),
+            "temperature": hyperparameter.serialize(
+                self._hyperparameters["temperature"]
+            ),
+        }
+
+    @staticmethod
+    def _deserialize_loss_config(config):
+        config = dict(config)
+        if config.get("student_loss_fn") is not None:
+            config["student_loss_fn"] = _DESERIALIZE(config["student_loss_fn"])
+        if config.get("distillation_loss_fn") is not None:
+            config["distillation_loss_fn"] = [
+                _DESERIALIZE(t) for t in config["distillation_loss_fn"]
+            ]
+        if config.get("distillation_loss_weights") is not None:
+            config["distillation_loss_weights"] = [
+                hyperparameter.deserialize(w)
+                for w in config["distillation_loss_weights"]
+            ]
+        for key in ("alpha", "temperature"):
+            if key in config:
+                config[key] = hyperparameter.deserialize(config[key])
+        return config
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "teacher": _SERIALIZE(self.teacher),
+            "student": _SERIALIZE(self.student),
+        }
+        config.update(self._loss_config())
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = cls._deserialize_loss_config(config)
+        for key in ("teacher", "student"):
+            config[key] = _DESERIALIZE(
+                config[key], custom_objects=custom_objects
+            )
+        return cls(**config)
