@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import keras_distill as kd
+from tests.distiller.helpers import np_kd
+from tests.distiller.helpers import np_sparse_ce
 
 NUM_FEATURES = 4
 NUM_CLASSES = 3
@@ -42,27 +44,19 @@ def make_distiller():
     return make
 
 
-def _log_softmax(logits):
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def _logits(weights, x):
     kernel, bias = weights
     return x.astype("float64") @ kernel + bias
 
 
 def reference_loss(teacher_weights, student_weights, x, y, temperature, alpha, weight=1.0):
-    """NumPy loss of one step: `alpha * CE + (1 - alpha) * weight * T^2 KL`."""
+    """NumPy loss of one step: `alpha * CE + (1 - alpha) * weight * T^2 KL`,
+    for `Dense` teacher and student given by their `[kernel, bias]`."""
     teacher, student = _logits(teacher_weights, x), _logits(student_weights, x)
-    log_p_teacher = _log_softmax(teacher / temperature)
-    log_p_student = _log_softmax(student / temperature)
-    kl = (np.exp(log_p_teacher) * (log_p_teacher - log_p_student)).sum(-1)
-    distillation = weight * temperature**2 * kl.mean()
+    distillation = weight * np_kd(teacher, student, temperature).mean()
     if y is None:
         return distillation
-    cross_entropy = -_log_softmax(student)[np.arange(len(y)), y].mean()
-    return alpha * cross_entropy + (1 - alpha) * distillation
+    return alpha * np_sparse_ce(y, student).mean() + (1 - alpha) * distillation
 
 
 class StepRecorder(keras.callbacks.Callback):
