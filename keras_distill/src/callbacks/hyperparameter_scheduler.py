@@ -52,7 +52,9 @@ class HyperparameterScheduler(keras.callbacks.Callback):
     `>= 0`, all finite); an invalid one stops training with an error naming
     the epoch or step and the value. The current value is written into the
     epoch and batch `logs` under `name`, so `History`, `CSVLogger` and
-    `TensorBoard` record it.
+    `TensorBoard` record it (list them after this callback; `fit`'s own
+    `History` always comes last). `temperature` and `alpha` are also logged
+    by the train step itself.
 
     To schedule from inside the step without a callback, pass the schedule
     itself to the Distiller (`temperature=keras.optimizers.schedules...`);
