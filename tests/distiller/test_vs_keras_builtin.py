@@ -11,6 +11,7 @@ import pytest
 
 import keras_distill as kd
 from tests.distiller import helpers as h
+from tests.markers import BACKEND
 
 builtin = pytest.importorskip("keras.distillation")
 
@@ -64,7 +65,8 @@ def test_temperature_change_after_tracing_takes_effect():
                                        loss=keras.losses.KLDivergence())
     first = _loss(builtin_distiller, x, y)
     term.temperature = 8.0  # Read as a Python float when the step was traced.
-    assert _loss(builtin_distiller, x, y) == pytest.approx(first)
+    if BACKEND != "torch":  # PyTorch runs the step eagerly: nothing traced.
+        assert _loss(builtin_distiller, x, y) == pytest.approx(first)
 
 
 def test_sample_weight_applies_to_distillation():

@@ -6,6 +6,7 @@ import pytest
 from keras import ops
 
 import keras_distill as kd
+from tests.markers import traced_step
 
 STEPS = np.arange(6)  # 3 epochs of 2 batches of 4 examples.
 BATCHES = [slice(0, 4), slice(4, 8)] * 3
@@ -79,6 +80,7 @@ class CountingKLDivergence(kd.losses.KLDivergence):
         return super().call(teacher_outputs, student_outputs, temperature, y_true)
 
 
+@traced_step
 def test_changing_values_never_retraces(make_distiller, data, recorder):
     CountingKLDivergence.traces = 0
     distiller = make_distiller(

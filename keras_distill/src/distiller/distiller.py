@@ -7,6 +7,7 @@ from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_distill.src.distiller import steps
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
@@ -437,25 +438,29 @@ class Distiller(keras.Model):
             )
 
     def make_train_function(self, force=False):
-        """Keras's train function, wrapped to raise a `ValueError` when an
-        in-step schedule returns an invalid value."""
+        """Keras's train function, wrapped by the backend's step module: an
+        in-step schedule's invalid value raises a `ValueError`, and (JAX)
+        values assigned by callbacks reach the next step."""
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=force)
-        if (
-            self._schedules
-            and not self.run_eagerly
-            and keras.backend.backend() == "tensorflow"
-        ):
-            self.train_function = self._schedule_guard.wrap(
-                self.train_function, check_every_call=bool(self.jit_compile)
-            )
+        self.train_function = steps.wrap_train_function(self, self.train_function)
         return self.train_function
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras's metric results (used to build metrics before `fit` on JAX
+        and PyTorch); without labels, compiled metrics are left out."""
+        return self._metric_logs(y, y_pred, sample_weight)
+
+    @property
+    def hyperparameter_variables(self):
+        """`temperature`, `alpha` and the term weights, as variables."""
+        return [self.temperature, self.alpha, *self._term_weights]
 
     def hyperparameter_variable(self, name):
         """The variable named `name`: `"temperature"`, `"alpha"`, or a term
         weight such as `"kl_divergence_weight"`."""
-        variables = [self.temperature, self.alpha, *self._term_weights]
+        variables = self.hyperparameter_variables
         for variable in variables:
             if variable.name == name:
                 return variable
@@ -465,41 +470,58 @@ class Distiller(keras.Model):
             f"one of {[variable.name for variable in variables]}",
         )
 
-    def train_step(self, data):
-        if keras.backend.backend() != "tensorflow":
-            raise NotImplementedError(
-                "keras_distill.Distiller.train_step supports the TensorFlow "
-                f"backend; the current backend is "
-                f"'{keras.backend.backend()}'. Set KERAS_BACKEND=tensorflow."
-            )
-        import tensorflow as tf
+    def train_step(self, *args):
+        """One training step, run by the backend's step module (see
+        `distiller/steps/`): `(data)` on TensorFlow and PyTorch, `(state,
+        data)` on JAX. Each only differentiates the shared loss path below."""
+        return steps.train_step(self, *args)
 
+    def test_step(self, *args):
+        """One evaluation step: the student alone, no teacher."""
+        return steps.test_step(self, *args)
+
+    def _begin_train_step(self, data):
+        """Everything of a train step before the student runs: unpacks the
+        batch, sets scheduled hyperparameters, runs the teacher.
+
+        Returns:
+            `(x, y, sample_weight, teacher_outputs)`.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._update_scheduled_hyperparameters()
         teacher_outputs = self._teacher_forward(x)
-        with tf.GradientTape() as tape:
-            student_outputs = self._student_forward(x, training=True)
-            y_pred = student_outputs[OUTPUTS]
-            loss = self.compute_loss(
-                x=x,
-                y=y,
-                y_pred=y_pred,
-                sample_weight=sample_weight,
-                training=True,
-                teacher_outputs=teacher_outputs,
-                student_outputs=student_outputs,
-            )
-            self._track_total_loss(loss, y_pred)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        trainable_weights = self.trainable_weights
-        gradients = tape.gradient(scaled_loss, trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        return x, y, sample_weight, teacher_outputs
+
+    def _train_loss(self, x, y, sample_weight, teacher_outputs):
+        """The differentiated part of a train step: the student's forward
+        pass and the loss, scaled by the optimizer (for loss scaling).
+
+        Returns:
+            `(scaled_loss, y_pred)`.
+        """
+        student_outputs = self._student_forward(x, training=True)
+        y_pred = student_outputs[OUTPUTS]
+        loss = self.compute_loss(
+            x=x,
+            y=y,
+            y_pred=y_pred,
+            sample_weight=sample_weight,
+            training=True,
+            teacher_outputs=teacher_outputs,
+            student_outputs=student_outputs,
+        )
+        self._track_total_loss(loss, y_pred)
+        return self.optimizer.scale_loss(loss), y_pred
+
+    def _train_logs(self, y, y_pred, sample_weight):
+        """The logs of a train step, after the weights were updated."""
         logs = self._metric_logs(y, y_pred, sample_weight)
         logs["temperature"] = ops.convert_to_tensor(self.temperature)
         logs["alpha"] = ops.convert_to_tensor(self.alpha)
         return logs
 
-    def test_step(self, data):
+    def _test_logs(self, data):
+        """The body of `test_step`, shared by every backend."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
         loss = self.compute_loss(
