@@ -72,6 +72,7 @@ def run(args):
             f"examples of {args.dataset}"
         )
     labeled, mixed = label_budget(data.train_examples, data.num_train, args.labels, args.seed)
+    labeled = labeled.cache()
     steps = math.ceil(data.num_train / args.batch_size)
     verbose = not args.quiet
     fit_options = {"epochs": args.epochs, "learning_rate": args.learning_rate, "verbose": verbose}
@@ -158,8 +159,7 @@ def _save_and_export(args, data, teacher, student, results):
         path = os.path.join(args.out, name)
         model.save(path)
         models[key].update(file=name, file_size_bytes=report.file_size(path))
-    path = os.path.join(args.out, "student.tflite")
-    export_student(student, path, format="tflite")
+    path = export_student(student, os.path.join(args.out, "student.tflite"), format="tflite")
     x, y = data.arrays("test", limit=PARITY_SAMPLES)
     parity = compare_exported(student, path, x, y)
     results["tflite"] = report.json_ready(parity)

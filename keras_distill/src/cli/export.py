@@ -91,12 +91,14 @@ def run(args):
     for export_format in args.format:
         if export_format == "tflite":
             suffix = f"_{quantization}" if quantization else ""
-            path = os.path.join(args.out, f"{stem}{suffix}.tflite")
-            export_student(student, path, format="tflite", quantization=quantization,
-                           representative_data=representative)
+            path = export_student(
+                student, os.path.join(args.out, f"{stem}{suffix}.tflite"), format="tflite",
+                quantization=quantization, representative_data=representative,
+            )
         else:
-            path = os.path.join(args.out, f"{stem}_saved_model")
-            export_student(student, path, format="saved_model")
+            path = export_student(
+                student, os.path.join(args.out, f"{stem}_saved_model"), format="saved_model"
+            )
         if not args.quiet:
             print(f"exported {path} ({report.file_size(path):,} bytes)")
         reports.append(dict(compare_exported(student, path, x, y), path=path))

@@ -10,6 +10,7 @@ from keras_distill.src.cli import distill
 from keras_distill.src.cli import export
 from keras_distill.src.cli.options import CliError
 from keras_distill.src.cli.options import HelpFormatter
+from keras_distill.src.export.tflite import ConversionError
 
 PROG = "keras-distill"
 EXAMPLES = f"""examples:
@@ -70,7 +71,7 @@ def main(argv=None):
                 f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow"
             )
         args.run(args)
-    except (CliError, ValueError, ImportError, OSError) as error:
+    except (CliError, ConversionError, ValueError, ImportError, OSError) as error:
         if args.traceback:
             raise
         reason = " ".join(str(error).split()) or type(error).__name__

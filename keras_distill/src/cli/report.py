@@ -2,6 +2,7 @@
 
 import json
 import os
+import textwrap
 
 from keras_distill.src.utils.imports import require
 
@@ -99,20 +100,27 @@ def plot_report(results, path, curves_of="distilled"):
         if key in history:
             loss_axis.plot(epochs, history[key], marker=".", label=key)
     loss_axis.set(title=f"{name}: training losses", xlabel="epoch", ylabel="loss")
-    loss_axis.legend(loc="upper left")
+    handles = loss_axis.get_legend_handles_labels()[0]
     if "temperature" in history:
         temperature_axis = loss_axis.twinx()
-        temperature_axis.plot(
-            epochs, history["temperature"], "k--", label="temperature"
+        handles += temperature_axis.plot(
+            epochs, history["temperature"], "k--", label="temperature (right axis)"
         )
-        temperature_axis.set_ylabel("temperature (dashed)")
-        temperature_axis.set_ylim(bottom=0)
+        temperature_axis.set(ylabel="temperature", ylim=(0, 1.15 * max(history["temperature"])))
+    loss_axis.legend(handles=handles, loc="upper right")
+    ticker = require("matplotlib.ticker", "matplotlib", extra="demo")
+    for axis in (accuracy_axis, loss_axis):
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     figure.tight_layout()
     figure.savefig(path, dpi=_DPI)
 
 
 def _accuracy_bars(axis, models):
-    titles = [entry["title"].replace(", ", "\n", 1) for entry in models.values()]
+    titles = [
+        textwrap.fill(entry["title"].removeprefix("student, "), 16)
+        + ("" if entry.get("labels") is None else f"\n{entry['labels']:,} labels")
+        for entry in models.values()
+    ]
     values = [entry["accuracy"] for entry in models.values()]
     colors = ["tab:gray" if key.startswith("teacher") else "tab:blue" for key in models]
     colors = [

@@ -66,6 +66,7 @@ def train_classifier(model, train, *, epochs, learning_rate, title, verbose,
         train,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # The pipelines shuffle themselves.
         verbose=0,
         callbacks=[EpochProgress(title, epochs, enabled=verbose)],
     )
@@ -92,6 +93,7 @@ def distill(teacher, student, train, *, epochs, learning_rate, temperature,
         train,
         epochs=epochs,
         validation_data=validation_data,
+        shuffle=False,
         verbose=0,
         callbacks=[EpochProgress(title, epochs, enabled=verbose)],
     )
