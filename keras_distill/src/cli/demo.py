@@ -14,12 +14,12 @@ import time
 import keras
 
 from keras_distill.src.cli import models as models_lib
+from keras_distill.src.cli import options
 from keras_distill.src.cli import report
 from keras_distill.src.cli import run_info
 from keras_distill.src.cli import training
 from keras_distill.src.cli.options import CliError
-from keras_distill.src.cli.options import describe
-from keras_distill.src.cli.options import schedule
+from keras_distill.src.cli.options import hyperparameter_text
 from keras_distill.src.data.dataset import label_budget
 from keras_distill.src.data.loaders import load
 
@@ -33,8 +33,6 @@ PARITY_SAMPLES = 10_000
 
 
 def add_parser(subparsers):
-    from keras_distill.src.cli import options
-
     parser = subparsers.add_parser(
         "demo",
         help="train a teacher, a student from scratch and a distilled student; "
@@ -63,7 +61,6 @@ def run(args):
     """Runs the demo; returns the results dict also written to results.json."""
     start = time.time()
     report.check_matplotlib()
-    os.makedirs(args.out, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     data = load(args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, seed=args.seed)
     if args.labels > data.num_train:
@@ -71,12 +68,27 @@ def run(args):
             f"--labels {args.labels} is more than the {data.num_train:,} training "
             f"examples of {args.dataset}"
         )
-    labeled, mixed = label_budget(data.train_examples, data.num_train, args.labels, args.seed)
-    labeled = labeled.cache()
-    steps = math.ceil(data.num_train / args.batch_size)
-    verbose = not args.quiet
-    fit_options = {"epochs": args.epochs, "learning_rate": args.learning_rate, "verbose": verbose}
+    os.makedirs(args.out, exist_ok=True)
     seconds = {}
+    teacher, students, history = _train(args, data, seconds)
+    results = _results(args, data, teacher, students, history)
+    begin = time.time()
+    _save_and_export(args, data, teacher, students["distilled"], results)
+    seconds["save_and_export"] = round(time.time() - begin, 2)
+    results["seconds"] = dict(seconds, total=round(time.time() - start, 2))
+    report.write_results(results, os.path.join(args.out, "results.json"))
+    report.plot_report(results, os.path.join(args.out, "report.png"))
+    report.print_summary(results, args.out, verbose=not args.quiet)
+    return results
+
+
+def _train(args, data, seconds):
+    """Trains the teacher and the three students; times each in `seconds`."""
+    labeled, mixed = label_budget(data.train_examples, data.num_train, args.labels, args.seed)
+    steps = math.ceil(data.num_train / args.batch_size)
+    fit_options = {
+        "epochs": args.epochs, "learning_rate": args.learning_rate, "verbose": not args.quiet
+    }
 
     def timed(key, function, *arguments, **keywords):
         begin = time.time()
@@ -93,9 +105,9 @@ def run(args):
     for key in ("scratch", "scratch_all_labels", "distilled"):
         students[key] = keras.models.clone_model(initial)
         students[key].set_weights(initial.get_weights())
-    # Same number of steps as the others, over the labeled examples only.
+    # As many steps as the others, over the labeled examples only.
     timed("scratch", training.train_classifier, students["scratch"],
-          data.pipeline(labeled, shuffle=True, repeat=True), steps_per_epoch=steps,
+          data.pipeline(labeled.cache(), shuffle=True, repeat=True), steps_per_epoch=steps,
           title=f"[2/4] student from scratch on {args.labels:,} labels", **fit_options)
     timed("scratch_all_labels", training.train_classifier, students["scratch_all_labels"],
           data.train, title=f"[3/4] reference: student on all {data.num_train:,} labels",
@@ -103,26 +115,18 @@ def run(args):
     history = timed(
         "distilled", training.distill, teacher, students["distilled"],
         data.pipeline(mixed, shuffle=True), validation_data=data.test,
-        temperature=schedule(args.temperature, steps * args.epochs),
-        alpha=schedule(args.alpha, steps * args.epochs),
+        temperature=options.schedule(args.temperature, steps * args.epochs),
+        alpha=options.schedule(args.alpha, steps * args.epochs),
         title=f"[4/4] distilled student: {args.labels:,} labels + teacher on "
         f"{data.num_train:,} inputs", **fit_options,
     )
-    results = _results(args, data, teacher, students, history)
-    begin = time.time()
-    _save_and_export(args, data, teacher, students["distilled"], results)
-    seconds["save_and_export"] = round(time.time() - begin, 2)
-    results["seconds"] = dict(seconds, total=round(time.time() - start, 2))
-    report.write_results(results, os.path.join(args.out, "results.json"))
-    report.plot_report(results, os.path.join(args.out, "report.png"))
-    report.print_summary(results, args.out, verbose)
-    return results
+    return teacher, students, history
 
 
 def _results(args, data, teacher, students, history):
     def entry(title, model, labels):
         return training.model_entry(
-            title, model, data.test, labels, architecture=models_lib.describe(model)
+            title, model, data.test, labels, architecture=models_lib.architecture(model)
         )
 
     return {
@@ -131,8 +135,8 @@ def _results(args, data, teacher, students, history):
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "learning_rate": args.learning_rate,
-            "temperature": describe(args.temperature),
-            "alpha": describe(args.alpha),
+            "temperature": hyperparameter_text(args.temperature),
+            "alpha": hyperparameter_text(args.alpha),
             "labels": args.labels,
             "seed": args.seed,
         },

@@ -18,7 +18,7 @@ from keras_distill.src.cli import report
 from keras_distill.src.cli import run_info
 from keras_distill.src.cli import training
 from keras_distill.src.cli.options import CliError
-from keras_distill.src.cli.options import describe
+from keras_distill.src.cli.options import hyperparameter_text
 from keras_distill.src.cli.options import schedule
 from keras_distill.src.data.dataset import label_budget
 from keras_distill.src.data.loaders import load
@@ -124,8 +124,8 @@ def run(args):
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "learning_rate": args.learning_rate,
-            "temperature": describe(args.temperature),
-            "alpha": describe(args.alpha),
+            "temperature": hyperparameter_text(args.temperature),
+            "alpha": hyperparameter_text(args.alpha),
             "labels": labels,
             "seed": args.seed,
         },

@@ -29,7 +29,7 @@ def build_student(input_shape, num_classes):
     return _mlp(input_shape, num_classes, (16,), "student")
 
 
-def describe(model):
+def architecture(model):
     """`"MLP 256-256"` for the demo's models, else the model's name."""
     dense = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     if model.name in ("teacher", "student") and dense:

@@ -10,7 +10,7 @@ class CliError(Exception):
     """Bad input: the CLI prints the message on one line and exits with 2."""
 
 
-def _number(text, option):
+def _number(text):
     try:
         value = float(text)
     except ValueError:
@@ -27,7 +27,7 @@ def hyperparameter(low, high, low_open=False):
         parts = text.split(":")
         if len(parts) > 2:
             raise argparse.ArgumentTypeError(f"expected VALUE or START:END, got {text!r}")
-        values = tuple(_number(part, text) for part in parts)
+        values = tuple(_number(part) for part in parts)
         for value in values:
             if value < low or value > high or (low_open and value == low):
                 bound = f"> {low:g}" if low_open else f">= {low:g}"
@@ -51,7 +51,7 @@ def positive_int(text):
 
 
 def positive_float(text):
-    value = _number(text, text)
+    value = _number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
@@ -69,7 +69,7 @@ def schedule(value, total_steps):
     )
 
 
-def describe(value):
+def hyperparameter_text(value):
     """`4.0` or `"8.0:2.0"`, for results.json and tables."""
     return f"{value[0]:g}:{value[1]:g}" if isinstance(value, tuple) else value
 

@@ -56,11 +56,14 @@ def hard_label_loss():
 
 def train_classifier(model, train, *, epochs, learning_rate, title, verbose,
                      steps_per_epoch=None):
-    """Trains `model` on hard labels alone (the teacher, or a scratch student)."""
+    """Trains `model` on hard labels alone (the teacher, or a scratch student).
+
+    Plain Keras loss and metric, so the saved model loads without keras_distill.
+    """
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=hard_label_loss(),
-        metrics=[LabeledAccuracy()],
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
     return model.fit(
         train,
