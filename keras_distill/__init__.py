@@ -3,6 +3,7 @@
 Public API only; the implementation lives in `keras_distill.src`.
 """
 
+from keras_distill import datasets
 from keras_distill import export
 from keras_distill import losses
 from keras_distill.export import compare_exported
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Distiller",
     "compare_exported",
+    "datasets",
     "export",
     "export_student",
     "format_parity_table",

@@ -40,3 +40,21 @@ def test_images_of_varying_size_are_refused():
         ValueError, match="inputs of one fixed shape"
     ):
         datasets.load("tfds:cats_vs_dogs")
+
+
+def test_offline_without_idx_files_says_how_to_get_them(tmp_path, monkeypatch):
+    from keras_distill.src.data import loaders
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Failed to resolve 'storage.googleapis.com'\nretrying")
+
+    monkeypatch.setattr(loaders, "IDX_DIRECTORIES", {"fashion_mnist": (str(tmp_path),)})
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(ValueError) as error:
+        datasets.load("fashion_mnist")
+    assert str(error.value) == (
+        "Could not load dataset 'fashion_mnist' with tensorflow_datasets: Failed to resolve "
+        f"'storage.googleapis.com'. No IDX files were found in {tmp_path}. Install Debian's "
+        "dataset-fashion-mnist, or pass --data-dir with the four IDX files "
+        "(train-images-idx3-ubyte.gz, ...)."
+    )

@@ -78,7 +78,8 @@ def add_data_options(parser, default="digits"):
     parser.add_argument(
         "--dataset",
         default=default,
-        help=f"{' | '.join(NAMES)} (default: %(default)s)",
+        help=f"{' | '.join(NAMES)} (default: "
+        + ("%(default)s)" if default else "none: random inputs, no accuracy)"),
     )
     parser.add_argument(
         "--data-dir",

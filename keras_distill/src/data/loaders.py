@@ -11,8 +11,10 @@ from keras_distill.src.utils.imports import require
 #: Where MNIST-like IDX files are looked for when `data_dir` is not given.
 IDX_DIRECTORIES = {
     "fashion_mnist": ("/usr/share/datasets/fashion-mnist",),
-    "mnist": ("/usr/share/datasets/mnist",),
+    "mnist": (),
 }
+#: Debian packages that install those IDX files.
+DEBIAN_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
 NAMES = ("digits", "fashion_mnist", "mnist", "tfds:NAME")
 
 
@@ -100,17 +102,19 @@ def _from_tfds(name, data_dir, options, searched=None):
             "See https://www.tensorflow.org/datasets/catalog/overview.",
         ) from error
     except Exception as error:  # Offline, or a dataset without these splits.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        where = f" No IDX files were found in {', '.join(searched)}." if searched else ""
-        raise ValueError(
-            f"Could not load dataset {name!r} with tensorflow_datasets: {reason}.{where}"
-            + (
-                " Install Debian's dataset-fashion-mnist, or pass --data-dir "
-                "with the four IDX files (train-images-idx3-ubyte.gz, ...)."
-                if searched
-                else ""
-            )
-        ) from error
+        lines = str(error).strip().splitlines()
+        message = (
+            f"Could not load dataset {name!r} with tensorflow_datasets: "
+            f"{lines[0] if lines else type(error).__name__}."
+        )
+        if searched is not None:
+            if searched:
+                message += f" No IDX files were found in {', '.join(searched)}."
+            fix = "pass --data-dir with the four IDX files (train-images-idx3-ubyte.gz, ...)."
+            if name in DEBIAN_PACKAGES:
+                fix = f"Install Debian's {DEBIAN_PACKAGES[name]}, or {fix}"
+            message += f" {fix[0].upper()}{fix[1:]}"
+        raise ValueError(message) from error
     return _check_tfds(name, train, test, info, options)
 
 
