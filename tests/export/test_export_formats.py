@@ -123,3 +123,24 @@ def test_int8_cnn_student(digits, tmp_path, tflite_predict):
 
 def _keras_logits_of(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+class _SubclassedStudent(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(8, activation="relu")
+        self.logits = keras.layers.Dense(3)
+
+    def call(self, x, training=False):
+        return self.logits(self.hidden(x))
+
+
+def test_subclassed_student_built_by_a_call(tmp_path, tflite_predict):
+    student = _SubclassedStudent(name="subclassed")
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    expected = _keras_logits_of(student, x)  # the first call builds it
+    saved = kd.export_student(student, tmp_path / "serving", format="saved_model")
+    serve = tf.saved_model.load(saved).signatures["serving_default"]
+    np.testing.assert_allclose(serve(input_0=x)["output_0"].numpy(), expected, rtol=1e-5)
+    path = kd.export_student(student, tmp_path / "subclassed", format="tflite")
+    np.testing.assert_allclose(tflite_predict(path, input_0=x)["output_0"], expected, rtol=1e-5)

@@ -82,7 +82,7 @@ def test_saved_model_base_directory_is_accepted(distiller, digits, exported):
 def test_parity_table(reports):
     table = kd.format_parity_table(list(reports.values()))
     lines = table.splitlines()
-    assert lines[0].startswith("| export") and "max |diff|" in lines[0]
+    assert lines[0].startswith("| export") and "max abs diff" in lines[0]
     assert set(lines[1]) == {"|", "-"}
     assert len(lines) == 2 + len(reports)
     assert [line.split("|")[1].strip() for line in lines[2:]] == [
