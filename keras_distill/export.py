@@ -1,9 +1,9 @@
 """Export the student to Keras, SavedModel or TFLite, and check the exported file."""
 
 from keras_distill.src.export.compare import compare_exported
+from keras_distill.src.export.conversion_error import ConversionError
 from keras_distill.src.export.export_student import export_student
 from keras_distill.src.export.report import format_parity_table
-from keras_distill.src.export.tflite import ConversionError
 
 __all__ = [
     "ConversionError",

@@ -3,8 +3,8 @@
 _COLUMNS = (
     "export",
     "size",
-    "max |diff|",
-    "mean |diff|",
+    "max abs diff",
+    "mean abs diff",
     "acc keras",
     "acc export",
     "ms/ex keras",

@@ -15,12 +15,14 @@ Quantization (https://ai.google.dev/edge/litert/models/post_training_quantizatio
   accelerators such as the Edge TPU), else they stay float32.
 """
 
-import re
 import tempfile
+import warnings
 
 import keras
 import numpy as np
 
+from keras_distill.src.export.conversion_error import conversion_error
+from keras_distill.src.export.conversion_error import unsupported_ops
 from keras_distill.src.export.saved_model import SERVING_SIGNATURE
 from keras_distill.src.export.saved_model import write_saved_model
 from keras_distill.src.export.signature import StudentSignature
@@ -30,15 +32,6 @@ from keras_distill.src.utils.errors import invalid_argument
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 # Examples used to calibrate full-integer quantization (LiteRT suggests 100-500).
 CALIBRATION_EXAMPLES = 200
-OPS_COMPATIBILITY_URL = "https://ai.google.dev/edge/litert/models/ops_compatibility"
-
-_UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-_OP_LOCATION = re.compile(r'fused\["(\w+):", "([^"@]+)@')
-_OPS_LIST = re.compile(r"(?:Custom|Flex) ops: ([\w, ]+)")
-
-
-class ConversionError(RuntimeError):
-    """The TFLite converter could not convert the student."""
 
 
 def _leaves_as_batch(element, signature):
@@ -98,34 +91,6 @@ def calibration_examples(signature, representative_data, limit=CALIBRATION_EXAMP
     return examples
 
 
-def _conversion_error(error, student_name):
-    """A `ConversionError` naming the ops that do not convert and the fix."""
-    text = str(error)
-    ops = list(dict.fromkeys(_UNSUPPORTED_OP.findall(text)))
-    for listed in _OPS_LIST.findall(text):
-        ops += [op.strip() for op in listed.split(",") if op.strip() and op.strip() not in ops]
-    locations = dict(reversed(_OP_LOCATION.findall(text)))
-    if ops:
-        where = ", ".join(
-            f"{op} (at {locations[op]})" if op in locations else op for op in ops
-        )
-        message = (
-            f"TFLite cannot convert the student '{student_name}': op(s) {where} "
-            "are not TFLite builtin ops. Replace the layers that use them with "
-            f"supported ops ({OPS_COMPATIBILITY_URL}), or pass `select_tf_ops=True` to "
-            "keep TensorFlow kernels (the app then needs the Flex delegate and a "
-            "larger binary)."
-        )
-    else:
-        last_line = [line for line in text.splitlines() if line.strip()][-1:] or [text]
-        message = (
-            f"TFLite could not convert the student '{student_name}': {last_line[0]} "
-            "If an op has no int8 kernel, try quantization='dynamic' or 'float16'; "
-            f"see {OPS_COMPATIBILITY_URL}."
-        )
-    return ConversionError(message)
-
-
 def _configure(converter, tf, quantization, calibration, int8_io, select_tf_ops):
     builtins = tf.lite.OpsSet.TFLITE_BUILTINS
     if quantization is not None:
@@ -162,14 +127,29 @@ def convert_to_tflite(
         calibration = calibration_examples(signature, representative_data)
     with tempfile.TemporaryDirectory() as directory:
         write_saved_model(signature, directory)
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            directory, signature_keys=[SERVING_SIGNATURE]
-        )
-        _configure(converter, tf, quantization, calibration, int8_io, select_tf_ops)
+
+        def convert(with_select_tf_ops):
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                directory, signature_keys=[SERVING_SIGNATURE]
+            )
+            _configure(converter, tf, quantization, calibration, int8_io, with_select_tf_ops)
+            with warnings.catch_warnings():
+                # The converter's own calibrator still uses tf.lite.Interpreter.
+                warnings.filterwarnings("ignore", "(?s).*tf.lite.Interpreter is deprecated")
+                return converter.convert()
+
         try:
-            return converter.convert()
+            return convert(select_tf_ops)
         except Exception as error:  # ConverterError and its MLIR diagnostics
-            raise _conversion_error(error, student.name) from error
+            without_kernel = None
+            if unsupported_ops(str(error)) and not select_tf_ops:
+                # Retry with TensorFlow Select to tell which ops it would run.
+                try:
+                    convert(True)
+                    without_kernel = []
+                except Exception as select_error:
+                    without_kernel = unsupported_ops(str(select_error)) or None
+            raise conversion_error(str(error), student.name, without_kernel) from error
 
 
 def export_tflite(student, path, **options):
