@@ -102,10 +102,9 @@ def as_weights(distillation_loss_weights, terms):
 
 def _static_shape(model, key, role):
     """Static shape of the `role` model's output `key`, or None if unknown."""
-    try:
-        structure = model.output
-    except (AttributeError, ValueError, RuntimeError):
-        return None  # Not a functional model: outputs are known at the first step.
+    structure = outputs_lib.output_structure(model)
+    if structure is None:
+        return None  # A subclassed model: outputs are known at the first step.
     if key is None:
         return tuple(structure.shape) if hasattr(structure, "shape") else None
     try:
