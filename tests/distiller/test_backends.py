@@ -5,8 +5,6 @@ each test compares against NumPy, so passing on all three means the
 backends agree with each other.
 """
 
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -14,9 +12,8 @@ from keras import ops
 
 import keras_distill as kd
 from keras_distill.src.distiller import steps
-from keras_distill.src.utils import backend as backend_utils
+from tests.backends import BACKEND
 from tests.distiller import helpers as h
-from tests.markers import BACKEND
 
 NUM_FEATURES, NUM_CLASSES = 5, 3
 
@@ -214,11 +211,9 @@ def test_a_backend_without_a_step_says_which_ones_have_one(monkeypatch):
         steps.train_step(distiller, h.data(4))
 
 
-def test_tensorflow_only_features_name_the_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorflow", None)  # As if not installed.
-    message = (
-        r"Exporting to TFLite needs TensorFlow, which is not installed .*"
-        r"`pip install keras-distill\[tensorflow\]`"
-    )
-    with pytest.raises(ImportError, match=message):
-        backend_utils.require_tensorflow("Exporting to TFLite")
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow exports every format")
+def test_export_to_tflite_on_another_backend_says_how(tmp_path):
+    _, student = h.teacher_and_student()
+    message = r"SavedModel and TFLite need TensorFlow.*Set KERAS_BACKEND=tensorflow"
+    with pytest.raises(ValueError, match=message):
+        kd.export.export_student(student, str(tmp_path / "student.tflite"), format="tflite")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import keras_distill as kd
+from tests.backends import traced_step
 from tests.distiller import helpers as h
-from tests.markers import traced_step
 
 
 class CallCounter(keras.layers.Layer):

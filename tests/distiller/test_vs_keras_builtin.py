@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import keras_distill as kd
+from tests.backends import BACKEND
 from tests.distiller import helpers as h
-from tests.markers import BACKEND
 
 builtin = pytest.importorskip("keras.distillation")
 

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 import keras_distill as kd
 from tests.losses.test_conformance import CLASSES
@@ -35,8 +36,8 @@ def test_every_loss_as_a_weighted_term_under_xla():
         jit_compile=True,
     )
     logs = distiller.fit(x, y, sample_weight=sample_weight, batch_size=8, verbose=0).history
-    t = teacher(x).numpy().astype("float64")
-    s = student(x).numpy().astype("float64")
+    t = ops.convert_to_numpy(teacher(x)).astype("float64")
+    s = ops.convert_to_numpy(student(x)).astype("float64")
     total = 0.0
     for case, term, weight in zip(ONE_PER_CLASS, terms, weights):
         expected = case.loss(t, s, 2.0, y, sample_weight)
@@ -90,8 +91,8 @@ def test_token_level_terms_skip_padding_through_the_keras_mask_in_fit():
     )
     distiller.compile(optimizer=keras.optimizers.SGD(0.0), temperature=2.0, jit_compile=False)
     logs = distiller.fit(tokens, labels, batch_size=4, verbose=0).history
-    t = teacher(tokens).numpy().astype("float64")
-    s = student(tokens).numpy().astype("float64")
+    t = ops.convert_to_numpy(teacher(tokens)).astype("float64")
+    s = ops.convert_to_numpy(student(tokens)).astype("float64")
     valid = (tokens != 0).astype("float64")
     for case, term in zip(cases, distiller.distillation_loss_fn):
         expected = case.loss(t, s, 2.0, labels, valid)

@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 import keras_distill as kd
-from tests.markers import traced_step
+from tests.backends import traced_step
 
 STEPS = np.arange(6)  # 3 epochs of 2 batches of 4 examples.
 BATCHES = [slice(0, 4), slice(4, 8)] * 3

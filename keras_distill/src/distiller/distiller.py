@@ -4,6 +4,7 @@ import copy
 
 import keras
 from keras import ops
+from keras.src.backend.common.masking import get_keras_mask
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.loss import unscale_loss_for_distribution
 
@@ -367,7 +368,7 @@ class Distiller(keras.Model):
             A float32 scalar, scaled for `tf.distribute` like Keras's own
             `compute_loss` (divided by the number of replicas).
         """
-        mask = getattr(y_pred, "_keras_mask", None)
+        mask = get_keras_mask(y_pred)
         has_labels = y is not None and self.student_loss_fn is not None
         batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
         zero = ops.zeros((), dtype="float32")
@@ -376,7 +377,7 @@ class Distiller(keras.Model):
             values = per_example_loss(self.student_loss_fn, y, y_pred)
             # A loss may mask its own values (e.g. `ignore_class`), as Keras's
             # Loss.__call__ honours: combine that with the prediction mask.
-            loss_mask = getattr(values, "_keras_mask", None)
+            loss_mask = get_keras_mask(values)
             if loss_mask is not None and mask is not None:
                 loss_mask = ops.logical_and(
                     ops.cast(loss_mask, "bool"), ops.cast(mask, "bool")

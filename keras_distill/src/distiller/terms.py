@@ -1,6 +1,7 @@
 """Turning what users pass as `distillation_loss_fn` into distillation terms."""
 
 import keras
+from keras.src.backend.common.masking import get_keras_mask
 
 from keras_distill.src.distiller import outputs as outputs_lib
 from keras_distill.src.losses.base import OUTPUTS
@@ -156,7 +157,7 @@ def term_value(term, teacher_outputs, student_outputs, temperature, y=None,
         student = outputs_lib.select(student, term.output)
         y = outputs_lib.select(y, term.output)
         sample_weight = outputs_lib.select(sample_weight, term.output)
-        mask = getattr(student, "_keras_mask", None)
+        mask = get_keras_mask(student)
     values = term(
         teacher,
         student,

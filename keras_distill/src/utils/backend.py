@@ -42,24 +42,3 @@ def unsupported_backend_error(feature, supported, fix=None):
         f"Supported backends: {supported}. {fix}"
     )
 
-
-def require_tensorflow(feature):
-    """Imports and returns `tensorflow`, or raises one clear error.
-
-    For what needs TensorFlow itself whatever the Keras backend (TFLite and
-    SavedModel export, `tf.data` pipelines).
-
-    Args:
-        feature: What needs it, e.g. `"Exporting to TFLite"`.
-    """
-    try:
-        import tensorflow as tf
-    except ImportError as error:
-        raise ImportError(
-            f"{feature} needs TensorFlow, which is not installed (Keras "
-            f"backend: '{keras.backend.backend()}'). Install it with "
-            "`pip install keras-distill[tensorflow]` (or "
-            "`pip install tensorflow`); the student trained on any backend "
-            "can then be exported."
-        ) from error
-    return tf
