@@ -116,11 +116,10 @@ def build_rows(args, images):
 
     rows["ours_online"] = (distiller(teacher), images)
     try:
-        rows["ours_cached"] = (
-            distiller(None), _cached_inputs(teacher, images, args.batch_size)
-        )
+        cached = distiller(None)  # Trains from the batch's teacher logits alone.
+        rows["ours_cached"] = (cached, _cached_inputs(teacher, images, args.batch_size))
     except (Unavailable, ValueError) as error:
-        rows["ours_cached"] = f"unavailable: {error}"
+        rows["ours_cached"] = f"unavailable: {str(error).split('. ')[0]}"
     try:
         from keras import distillation
     except ImportError:
@@ -177,7 +176,7 @@ def environment(args):
         "keras": keras.__version__,
         "jax": jax.__version__,
         "device": f"{device.platform}: {device.device_kind}",
-        "tensorflow_imported": "tensorflow" in sys.modules,
+        "tensorflow_imported": sys.modules.get("tensorflow") is not None,
         **{key: getattr(args, key) for key in
            ("batch_size", "image_size", "num_classes", "steps", "rounds", "dtype_policy")},
     }
