@@ -104,16 +104,15 @@ print(kd.format_parity_table(reports))
 
 # %%
 labels = ["student.keras", "serving/student"] + [file for file, *_ in TFLITE_EXPORTS]
-figure, (size_axis, error_axis, accuracy_axis) = plt.subplots(1, 3, figsize=(15, 3.8))
+figure, (size_axis, error_axis, accuracy_axis) = plt.subplots(1, 3, figsize=(15, 3.8), sharey=True)
 size_axis.barh(labels, [report["file_size_bytes"] / 1024 for report in reports])
 size_axis.set(xlabel="file size (KB)", title="Size")
+size_axis.invert_yaxis()  # first export on top
 error_axis.barh(labels, [max(report["max_abs_diff"], 1e-9) for report in reports])
 error_axis.set(xscale="log", xlabel="max |logit difference| vs Keras", title="Fidelity")
-error_axis.set_yticklabels([])
 accuracy_axis.barh(labels, [report["exported_accuracy"] for report in reports])
 accuracy_axis.set(xlabel="test accuracy", title="Accuracy",
                   xlim=(min(r["exported_accuracy"] for r in reports) - 0.05, 1.0))  # fmt: skip
-accuracy_axis.set_yticklabels([])
 plt.tight_layout()
 plt.show()
 
