@@ -29,6 +29,7 @@ NOTEBOOKS = {
     "01_quickstart": ("tensorflow", None),
     "02_temperature_and_losses": ("tensorflow", None),
     "04_export_to_mobile": ("export", None),
+    "05_gpu_tpu_and_scale": ("tensorflow", "GPU"),
 }
 
 SWITCH_CELL = """\
