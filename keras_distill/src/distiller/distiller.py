@@ -5,6 +5,8 @@ from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_distill.src.distiller import adapters as adapters_lib
+from keras_distill.src.distiller import feature_taps
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
@@ -139,6 +141,8 @@ class Distiller(keras.Model):
         )
         self._term_weights = []
         self._term_trackers = []
+        self._taps = None
+        self._adapters = {}
         self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self._distillation_loss_tracker = keras.metrics.Mean(
             name="distillation_loss"
@@ -183,9 +187,14 @@ class Distiller(keras.Model):
             if hyperparameter.is_schedule(value)
         }
         self._hyperparameters = {"temperature": temperature, "alpha": alpha}
+        if self._taps is None or not self._taps.same_paths(terms):
+            self._taps = feature_taps.FeatureTaps(
+                self.teacher, self.student, terms
+            )
         for term in terms:
             term.validate_shapes(*self._term_shapes(term))
         self._install_terms(terms, weights)
+        self._install_adapters(terms)
 
     def _set_hyperparameter(self, name, value, check):
         start = hyperparameter.initial_value(value, name)
@@ -197,7 +206,24 @@ class Distiller(keras.Model):
                 _static_output_shape(self.teacher),
                 _static_output_shape(self.student),
             )
-        return None, None
+        return (
+            self._taps.shape("teacher", term.teacher_source),
+            self._taps.shape("student", term.student_source),
+        )
+
+    def _install_adapters(self, terms):
+        """Creates the feature adapters the terms need (kept if unchanged)."""
+        adapters = adapters_lib.build_adapters(terms, self._taps, self._adapters)
+        kept = [id(adapter) for adapter in adapters.values()]
+        for adapter in self._adapters.values():
+            if id(adapter) not in kept:
+                self._tracker.untrack(adapter)
+        self._adapters = adapters
+
+    @property
+    def adapters(self):
+        """The feature adapters, `{term name: layer}` (trained, not exported)."""
+        return dict(self._adapters)
 
     def _install_terms(self, terms, weights):
         """Creates one weight variable and one tracker per term."""
@@ -339,14 +365,15 @@ class Distiller(keras.Model):
         return self.student(inputs, training=training)
 
     def _teacher_forward(self, x):
-        """Teacher outputs by source name, computed in inference mode."""
-        outputs = self.teacher(x, training=False)
-        outputs = keras.tree.map_structure(ops.stop_gradient, outputs)
-        return {OUTPUTS: outputs}
+        """Teacher outputs and tapped layers by source name, from one pass
+        in inference mode."""
+        outputs = self._taps.forward("teacher", x, training=False)
+        return keras.tree.map_structure(ops.stop_gradient, outputs)
 
     def _student_forward(self, x, training):
-        """Student outputs by source name, from one forward pass."""
-        return {OUTPUTS: self.student(x, training=training)}
+        """Student outputs and tapped layers by source name, from one
+        forward pass."""
+        return self._taps.forward("student", x, training=training)
 
     # ------------------------------------------------------------------
     # Loss
@@ -394,9 +421,12 @@ class Distiller(keras.Model):
             student_outputs = {OUTPUTS: y_pred}
         distillation_loss = zero
         for index, term in enumerate(self._terms):
+            student_value = student_outputs[term.student_source]
+            if term.name in self._adapters:
+                student_value = self._adapters[term.name](student_value)
             values = term(
                 teacher_outputs[term.teacher_source],
-                student_outputs[term.student_source],
+                student_value,
                 temperature=self.temperature,
                 y_true=y,
             )
@@ -477,8 +507,8 @@ class Distiller(keras.Model):
             if self._compile_metrics is not None:
                 unlabeled.update(self._compile_metrics.result())
             logs = {k: v for k, v in logs.items() if k not in unlabeled}
-        logs["temperature"] = self.temperature.value
-        logs["alpha"] = self.alpha.value
+        logs["temperature"] = ops.convert_to_tensor(self.temperature)
+        logs["alpha"] = ops.convert_to_tensor(self.alpha)
         return logs
 
     def test_step(self, data):
