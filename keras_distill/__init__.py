@@ -4,6 +4,7 @@ Public API only; the implementation lives in `keras_distill.src`.
 """
 
 from keras_distill import callbacks
+from keras_distill import datasets
 from keras_distill import export
 from keras_distill import losses
 from keras_distill import schedules
@@ -18,6 +19,7 @@ __all__ = [
     "Distiller",
     "callbacks",
     "compare_exported",
+    "datasets",
     "export",
     "export_student",
     "format_parity_table",
