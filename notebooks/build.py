@@ -28,6 +28,7 @@ BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 NOTEBOOKS = {
     "01_quickstart": ("tensorflow", None),
     "02_temperature_and_losses": ("tensorflow", None),
+    "03_feature_distillation": ("tensorflow", None),
     "04_export_to_mobile": ("export", None),
     "05_gpu_tpu_and_scale": ("tensorflow", "GPU"),
 }

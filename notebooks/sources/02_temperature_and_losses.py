@@ -152,3 +152,47 @@ plt.show()
 
 # %%
 print({name: np.round(scheduled.history[name], 3).tolist() for name in ("temperature", "alpha")})
+
+# %% [markdown]
+# ## Choosing a loss
+#
+# `distillation_loss_fn` takes any `kd.losses` term. Three that distill
+# class predictions, each computed in float32 with the `T²` factor inside:
+#
+# | loss | idea | use when |
+# |---|---|---|
+# | `KLDivergence` | Hinton et al., 2015: match the softened distributions | the default |
+# | `DKD(alpha=1, beta=8)` | Zhao et al., 2022: weigh the target class (TCKD) and the ranking of the other classes (NCKD) separately | a confident teacher; needs labels |
+# | `DIST(beta=1, gamma=1)` | Huang et al., 2022: match the *correlation* of predictions across classes and across the batch, not their values | a teacher much stronger than the student |
+#
+# DKD's authors warm its weight up linearly; a schedule as the term's
+# weight does that (here over the first epoch). The KL run is the `T = 4`
+# run from the sweep above.
+
+# %%
+warm_up = kd.schedules.PolynomialDecay(0.0, decay_steps=STEPS_PER_EPOCH, end_learning_rate=1.0)
+by_loss = {
+    "KL": sweep[4.0],
+    "DKD": distill("DKD (alpha=1, beta=8), warm-up", distillation_loss_fn=kd.losses.DKD(),
+                   distillation_loss_weights=[warm_up]),
+    "DIST": distill("DIST (beta=1, gamma=1)", distillation_loss_fn=kd.losses.DIST()),
+}  # fmt: skip
+
+figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.2))
+for label, history in by_loss.items():
+    curve = history.history["val_accuracy"]
+    left.plot(range(1, len(curve) + 1), curve, marker="o", label=label)
+    right.bar(label, curve[-1])
+left.set(xlabel="epoch", ylabel="test accuracy", title="Student", xticks=range(1, EPOCHS + 1))
+left.legend()
+final = [history.history["val_accuracy"][-1] for history in by_loss.values()]
+right.set(ylabel="final test accuracy", ylim=(min(final) - 0.05, min(1.0, max(final) + 0.02)))
+plt.show()
+
+# %% [markdown]
+# Which loss wins depends on the pair of models and the data: measure on
+# yours. The README's *Losses* section lists the others (reverse KL,
+# Jensen-Shannon, logit MSE, ...) and when each is used; several terms can
+# be combined with weights (`distillation_loss_fn=[...]`,
+# `distillation_loss_weights=[...]`), as `03_feature_distillation.ipynb`
+# does with feature terms.

@@ -41,12 +41,13 @@ for teacher_layer, student_layer in zip(teacher.layers, student.layers):
 # ## Several terms, each with a weight
 #
 # - `KLDivergence` on the logits, as in classic distillation;
-# - `Hint` from the student's `conv2` to the teacher's `conv2`: the widths
-#   differ, so the Distiller adds an adapter, a 1x1 convolution from the
-#   student's channels to the teacher's, trained with the student;
-# - `AttentionTransfer` on the same pair: it compares normalized spatial
-#   attention maps, so it needs no adapter. Its values are small; the paper
-#   weighs it by 500.
+# - `Hint` from the student's embedding (`features`) to the teacher's: the
+#   widths differ, so the Distiller adds an adapter, a `Dense` projection
+#   from the student's units to the teacher's, trained with the student
+#   (for feature maps it would be a 1x1 convolution);
+# - `AttentionTransfer` on the last feature maps (`conv2`): it compares
+#   normalized spatial attention maps, so the widths may differ and no
+#   adapter is needed. Its values are small; the paper weighs it by 500.
 #
 # `distillation_loss_weights` gives one weight per term; like `temperature`
 # and `alpha`, each may be a schedule. FitNets trains the hint first and the
@@ -60,7 +61,7 @@ hint_first_half = kd.schedules.PiecewiseConstantDecay(
 )
 terms = [
     kd.losses.KLDivergence(),
-    kd.losses.Hint(teacher_layer="conv2", student_layer="conv2"),
+    kd.losses.Hint(teacher_layer="features", student_layer="features"),
     kd.losses.AttentionTransfer(teacher_layer="conv2", student_layer="conv2"),
 ]
 distiller = kd.Distiller(
@@ -96,8 +97,10 @@ print(f"student parameters: {distiller.student.count_params():,} "
       "outside the student)")  # fmt: skip
 
 # %% [markdown]
-# Each term is logged under its name, next to `student_loss` and the
-# weighted sum `distillation_loss`:
+# Each term is logged under its name (its value before weighting), next to
+# `student_loss` and the weighted sum `distillation_loss`. The hint's
+# weight drops to 0 halfway through (dashed line); from then on nothing
+# holds the student's embedding to the teacher's, and the hint drifts.
 
 # %%
 names = [term.name for term in terms]
@@ -106,6 +109,7 @@ for axis, name in zip(axes, names):
     curve = history.history[name]
     axis.plot(range(1, len(curve) + 1), curve, marker="o")
     axis.set(title=name, xlabel="epoch", xticks=range(1, len(curve) + 1))
+axes[names.index("hint")].axvline(EPOCHS / 2 + 0.5, color="gray", linestyle="--")
 plt.tight_layout()
 plt.show()
 
