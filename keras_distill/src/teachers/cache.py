@@ -11,7 +11,8 @@ so `(x, y)`, `(x, y, sample_weight)` and `x`-only elements keep their shape
 and `keras.utils.unpack_x_y_sample_weight` still works. `outputs` is one of:
 
 - a float tensor `(batch, ..., classes)` of teacher logits;
-- a top-k dict `{"top_k_logits", "top_k_indices"[, "tail_logsumexp"]}`;
+- a top-k dict `{"top_k_logits", "top_k_indices"[, "tail_logsumexp",
+  "tail_mean"]}` (see `top_k.py`), rebuilt at the step's temperature;
 - for an `Ensemble(combine="probabilities")`, whose mixture depends on the
   temperature, `{"member_logits": (one of the above per teacher),
   "member_weights": (batch, teachers)}`, combined at each step.
@@ -51,9 +52,9 @@ def split_cached_inputs(x):
     return x, None
 
 
-def _decode(outputs, num_classes):
+def _decode(outputs, num_classes, temperature):
     if top_k_lib.is_top_k(outputs):
-        return top_k_lib.dense_logits(outputs, num_classes)
+        return top_k_lib.dense_logits(outputs, num_classes, temperature)
     return ops.cast(outputs, "float32")
 
 
@@ -98,10 +99,10 @@ def cached_teacher_logits(cached, temperature, student_logits, teacher=None, ter
         num_classes = ops.shape(student_logits)[-1]
     outputs = cached[TEACHER_OUTPUTS]
     if isinstance(outputs, dict) and MEMBERS in outputs:
-        members = [_decode(member, num_classes) for member in outputs[MEMBERS]]
+        members = [_decode(member, num_classes, temperature) for member in outputs[MEMBERS]]
         logits = probability_mixture(members, outputs[MEMBER_WEIGHTS], temperature)
     else:
-        logits = _decode(outputs, num_classes)
+        logits = _decode(outputs, num_classes, temperature)
     teacher_shape = tuple(logits.shape)
     student_shape = tuple(student_logits.shape)
     if len(teacher_shape) != len(student_shape) or teacher_shape[-1] != num_classes:

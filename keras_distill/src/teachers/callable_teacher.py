@@ -1,5 +1,7 @@
 """One teacher: a Keras layer/model, a SavedModel layer, or a plain callable."""
 
+import re
+
 import keras
 from keras import ops
 
@@ -39,6 +41,7 @@ class CallableTeacher(keras.layers.Layer):
         if not callable(function):
             raise invalid_argument("function", function, "a callable")
         default = getattr(function, "__name__", type(function).__name__)
+        default = re.sub(r"[^A-Za-z0-9_.]", "", default) or "function"
         super().__init__(name=name or f"callable_teacher_{default}", **kwargs)
         self.function = function
         self.trainable = False

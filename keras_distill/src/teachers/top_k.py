@@ -3,8 +3,16 @@
 A cached teacher output of `classes` float32 logits per example (or per time
 step) costs `4 * classes` bytes. Top-k storage keeps the `k` largest logits
 (float32), their class indices (uint16, or int32 beyond 65,536 classes) and,
-with `fill="uniform"`, the log of the remaining probability mass at `T = 1`
-(float32): `6k + 4` bytes for up to 65,536 classes.
+with `fill="uniform"`, two float32 summaries of the other logits (their
+log-sum-exp and their mean): `6k + 8` bytes for up to 65,536 classes.
+
+Reconstruction with `fill="uniform"` gives every class outside the top k the
+same logit `r(T)`, chosen so the tail holds the right probability mass at the
+step's temperature `T`. The tail mass at `T` is `(V - k) * exp(r(T) / T)`
+with `r(T) = T * log(mean_j exp(l_j / T))`, the tail's log-mean-exp at `T`.
+It is exact at `T = 1` (from the stored log-sum-exp) and, for a Gaussian
+spread of tail logits with mean `m`, `r(T) = m + (r(1) - m) / T` exactly
+(second cumulant), which is what is used at every `T`.
 """
 
 import math
@@ -14,6 +22,7 @@ from keras import ops
 VALUES = "top_k_logits"
 INDICES = "top_k_indices"
 TAIL = "tail_logsumexp"
+TAIL_MEAN = "tail_mean"
 FILLS = ("uniform", "drop")
 # A finite "minus infinity": softmax gives it probability 0 at any sane
 # temperature, and 0 * log(0)-style products stay finite (0, not NaN).
@@ -37,7 +46,7 @@ def bytes_per_position(num_classes, k=None, fill="uniform", dtype="float32"):
     if k is None:
         return num_classes * value_size
     index_size = 2 if _index_dtype(num_classes) == "uint16" else 4
-    return k * (value_size + index_size) + (4 if fill == "uniform" else 0)
+    return k * (value_size + index_size) + (8 if fill == "uniform" else 0)
 
 
 def is_top_k(value):
@@ -64,14 +73,14 @@ def top_k_logits(logits, k, fill="uniform", dtype="float32"):
     Args:
         logits: Tensor `(batch, ..., classes)`.
         k: Number of logits kept, `1 <= k < classes`.
-        fill: `"uniform"` also keeps `log(sum of exp(logits) outside the top
-            k)` so `dense_logits` can restore the exact tail mass at `T = 1`;
-            `"drop"` keeps nothing more.
+        fill: `"uniform"` also keeps the log-sum-exp and the mean of the
+            logits outside the top k, so `dense_logits` can restore the tail's
+            probability mass (exactly at `T = 1`); `"drop"` keeps nothing more.
         dtype: Storage dtype of the kept logits.
 
     Returns:
-        A dict `{"top_k_logits", "top_k_indices"[, "tail_logsumexp"]}` with
-        shapes `(batch, ..., k)` and `(batch, ...)`.
+        A dict `{"top_k_logits", "top_k_indices"[, "tail_logsumexp",
+        "tail_mean"]}` with shapes `(batch, ..., k)` and `(batch, ...)`.
     """
     logits = ops.cast(logits, "float32")
     num_classes = logits.shape[-1]
@@ -85,23 +94,26 @@ def top_k_logits(logits, k, fill="uniform", dtype="float32"):
         minus_inf = ops.full(ops.shape(values), -math.inf, dtype="float32")
         tail = _scatter_last_axis(logits, indices, minus_inf)
         encoded[TAIL] = ops.logsumexp(tail, axis=-1)
+        top_sum = ops.sum(ops.cast(values, "float32"), axis=-1)
+        encoded[TAIL_MEAN] = (ops.sum(logits, axis=-1) - top_sum) / (num_classes - k)
     return encoded
 
 
-def dense_logits(encoded, num_classes):
+def dense_logits(encoded, num_classes, temperature=1.0):
     """Rebuilds dense teacher logits from a `top_k_logits` structure.
 
     The `k` kept logits are restored in place. Every other class gets the
-    same logit: with a stored tail (`fill="uniform"`) it is
-    `tail_logsumexp - log(classes - k)`, so at `T = 1` the reconstructed
-    distribution has exactly the teacher's top-k probabilities and spreads
-    the remaining mass uniformly (at other temperatures the tail mass is
-    approximate); without one (`fill="drop"`) it is a large negative number,
-    so the distribution is the teacher's renormalized over its top k.
+    same logit: with a stored tail (`fill="uniform"`) it is `r(T)` (module
+    docstring), so `softmax(logits / T)` has the teacher's top-k
+    probabilities and spreads the remaining mass uniformly (exact at
+    `T = 1`, approximate elsewhere); without one (`fill="drop"`) it is a
+    large negative number, so the distribution is the teacher's renormalized
+    over its top k.
 
     Args:
         encoded: Dict from `top_k_logits`.
         num_classes: Size of the class axis (the student's).
+        temperature: The temperature the logits will be softened at.
 
     Returns:
         Float32 tensor `(batch, ..., num_classes)`.
@@ -110,8 +122,12 @@ def dense_logits(encoded, num_classes):
     indices = ops.cast(encoded[INDICES], "int32")
     k = values.shape[-1]
     if TAIL in encoded:
-        fill = ops.cast(encoded[TAIL], "float32") - math.log(num_classes - k)
-        fill = ops.expand_dims(ops.maximum(fill, FLOOR), -1)
+        at_one = ops.cast(encoded[TAIL], "float32") - math.log(num_classes - k)
+        mean = ops.cast(encoded[TAIL_MEAN], "float32")
+        fill = mean + (at_one - mean) / ops.cast(temperature, "float32")
+        # Never above the k-th logit (the tail is below it), never -inf.
+        fill = ops.clip(fill, FLOOR, values[..., -1])
+        fill = ops.expand_dims(fill, -1)
     else:
         fill = ops.full(ops.shape(values)[:-1] + (1,), FLOOR, dtype="float32")
     shape = tuple(ops.shape(values)[:-1]) + (num_classes,)
