@@ -140,6 +140,8 @@ def test_invalid_cache_arguments(kwargs, match):
         kd.cache_teacher_outputs(h.mlp(4, "teacher"), dataset(), verbose=0, **kwargs)
 
 
-def test_infinite_dataset_is_refused():
+def test_infinite_or_unknown_data_is_refused():
     with pytest.raises(ValueError, match=r"finite dataset.*repeat"):
         kd.cache_teacher_outputs(h.mlp(4, "teacher"), dataset().repeat())
+    with pytest.raises(ValueError, match=r"`dataset`.*batched tf.data.Dataset"):
+        kd.cache_teacher_outputs(h.mlp(4, "teacher"), "train.tfrecord")

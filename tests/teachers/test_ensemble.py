@@ -110,6 +110,28 @@ def test_ensemble_validation(kwargs, match):
 def test_ensemble_of_different_class_counts_is_refused():
     with pytest.raises(ValueError, match="different output shapes"):
         kd.teachers.Ensemble([h.mlp(4, "a", num_classes=4), h.mlp(4, "b", num_classes=5)])
+    with pytest.raises(ValueError, match=r"teacher output shape=\(None, 5\)"):
+        kd.Distiller(
+            teacher=[h.mlp(4, "a", num_classes=5), h.mlp(6, "b", num_classes=5)],
+            student=h.mlp(3, "student"),
+        )
+
+
+def test_distiller_with_an_ensemble_saves_and_loads(tmp_path):
+    x, y = h.data(16)
+    distiller = kd.Distiller(
+        teacher=kd.teachers.Ensemble([h.mlp(8, "t1", seed=1), h.mlp(6, "t2", seed=3)],
+                                     weights=[3, 1]),
+        student=h.mlp(3, "student", seed=2),
+    )
+    distiller.compile(optimizer="adam", student_loss_fn=h.sparse_ce())
+    distiller.fit(x, y, epochs=1, verbose=0)
+    distiller.save(tmp_path / "distiller.keras")
+    restored = keras.models.load_model(tmp_path / "distiller.keras")
+    assert restored.teacher.mixture_weights == [0.75, 0.25]
+    np.testing.assert_allclose(
+        restored.teacher(x, temperature=3.0), distiller.teacher(x, temperature=3.0), atol=1e-6
+    )
 
 
 def test_ensemble_config_round_trip():

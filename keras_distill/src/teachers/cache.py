@@ -105,7 +105,9 @@ def cached_teacher_logits(cached, temperature, student_logits, teacher=None, ter
         logits = _decode(outputs, num_classes, temperature)
     teacher_shape = tuple(logits.shape)
     student_shape = tuple(student_logits.shape)
-    if len(teacher_shape) != len(student_shape) or teacher_shape[-1] != num_classes:
+    if len(teacher_shape) != len(student_shape) or teacher_shape[-1] not in (
+        None, student_shape[-1]
+    ):
         raise ValueError(
             f"Cached teacher outputs do not match the student. Received: cached "
             f"teacher output shape={teacher_shape}, student output shape="
@@ -115,8 +117,11 @@ def cached_teacher_logits(cached, temperature, student_logits, teacher=None, ter
     return ops.stop_gradient(logits)
 
 
-def _encoder(teacher, top_k, fill, dtype):
-    """A tf.function `inputs -> stored teacher outputs` (on the device)."""
+def _encoder(teacher, top_k, fill, dtype, element_spec):
+    """A tf.function `inputs -> stored teacher outputs` (on the device).
+
+    Traced once, for the dataset's input spec (any batch size).
+    """
 
     def encode(logits):
         if top_k is None:
@@ -140,7 +145,8 @@ def _encoder(teacher, top_k, fill, dtype):
             }
         return encode(teacher_forward(teacher, inputs, temperature=1.0))
 
-    return tf.function(forward, reduce_retracing=True)
+    inputs_spec, _, _ = keras.utils.unpack_x_y_sample_weight(element_spec)
+    return tf.function(forward, input_signature=[inputs_spec])
 
 
 def _replace_inputs(element, inputs):
@@ -302,7 +308,7 @@ def cache_teacher_outputs(
             _check_matches(path, metadata, expected, dataset, shuffles)
             return storage.load(path, metadata)
     stats = {"first_batch_digest": None, "num_examples": 0, "teacher_bytes": 0}
-    encode = _encoder(teacher, top_k, top_k_fill, dtype)
+    encode = _encoder(teacher, top_k, top_k_fill, dtype, dataset.element_spec)
     elements = _cached_elements(dataset, encode, fingerprint_as_int64(digest), stats)
     if path is None:
         cached = tf.data.experimental.from_list(list(elements))

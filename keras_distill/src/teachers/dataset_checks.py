@@ -23,6 +23,8 @@ def as_dataset(data, batch_size):
     """A batched `tf.data.Dataset` from a dataset, or arrays (not shuffled)."""
     if isinstance(data, tf.data.Dataset):
         return data
+    if isinstance(data, list):
+        data = tuple(data)
     if isinstance(data, (np.ndarray, tuple, dict)) or tf.is_tensor(data):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise invalid_argument("batch_size", batch_size, "an integer >= 1")

@@ -140,6 +140,6 @@ def load(path, metadata):
         ]
         return tf.nest.pack_sequence_as(spec, tensors)
 
-    dataset = tf.data.TFRecordDataset(os.path.join(path, RECORDS), buffer_size=1 << 20)
+    dataset = tf.data.TFRecordDataset(os.path.join(path, RECORDS))
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.apply(tf.data.experimental.assert_cardinality(metadata["num_batches"]))
