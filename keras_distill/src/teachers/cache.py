@@ -235,7 +235,8 @@ def cache_teacher_outputs(
     Stale caches are refused. Each cached batch carries a fingerprint of the
     teacher's weights: a Distiller whose teacher has other weights stops at
     its first step. A cache on disk also records the dataset's number of
-    batches and a digest of its first batch; calling this function again
+    batches (compared when the dataset's cardinality is known) and a digest
+    of its first batch; calling this function again
     with the same `path` reloads the cache when teacher, dataset and
     settings match, and raises otherwise.
 
