@@ -119,17 +119,16 @@ class Distiller(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        teacher = teacher_lib.as_teacher(teacher)
         _check_model(student, "student")
-        if teacher is student:
+        if teacher_lib.includes(teacher, student):
             raise invalid_argument(
                 "teacher",
-                getattr(teacher, "name", teacher),
+                getattr(student, "name", student),
                 "a model other than the student",
                 "Pass the trained model as `teacher` and a new (usually "
                 "smaller) model as `student`.",
             )
-        self.teacher = teacher
+        self.teacher = teacher_lib.as_teacher(teacher)
         self.student = student
         self.temperature = keras.Variable(
             1.0,

@@ -28,6 +28,15 @@ def as_teacher(teacher):
     return as_single_teacher(teacher)
 
 
+def includes(teacher, model):
+    """Whether `model` is the `teacher` argument or one of its members."""
+    if isinstance(teacher, (list, tuple)):
+        return any(member is model for member in teacher)
+    if isinstance(teacher, Ensemble):
+        return any(member is model for member in teacher.teachers)
+    return teacher is model
+
+
 def teacher_forward(teacher, inputs, temperature):
     """The teacher's logits for `inputs`, in inference mode, no gradient.
 
