@@ -25,7 +25,8 @@ FASHION_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat",
 
 
 def load_data():
-    """`(x_train, y_train), (x_test, y_test), class_names`; images `(n, h, w, 1)` in [0, 1]."""
+    """`(x_train, y_train), (x_test, y_test), class_names`: images `(n, h, w, 1)` in [0, 1],
+    integer labels."""
     if SMALL:
         from sklearn.datasets import load_digits
 
@@ -35,8 +36,9 @@ def load_data():
         y = digits.target[order]
         return (x[:1400], y[:1400]), (x[1400:], y[1400:]), [str(i) for i in range(10)]
     (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
-    scale = lambda images: (images / 255.0).astype("float32")[..., None]  # noqa: E731
-    return (scale(x_train), y_train), (scale(x_test), y_test), FASHION_CLASSES
+    x_train, x_test = [(x / 255.0).astype("float32")[..., None] for x in (x_train, x_test)]
+    y_train, y_test = y_train.astype("int64"), y_test.astype("int64")  # uint8 when downloaded
+    return (x_train, y_train), (x_test, y_test), FASHION_CLASSES
 
 
 def classifier(width, name):
