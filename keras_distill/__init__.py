@@ -3,6 +3,7 @@
 Public API only; the implementation lives in `keras_distill.src`.
 """
 
+from keras_distill import callbacks
 from keras_distill import losses
 from keras_distill.src.distiller.distiller import Distiller
 
@@ -10,6 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Distiller",
+    "callbacks",
     "losses",
     "__version__",
 ]

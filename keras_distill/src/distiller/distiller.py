@@ -5,10 +5,10 @@ from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
-from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.validation import check_temperature
@@ -27,6 +27,14 @@ def _check_model(model, argument):
             f"Build the {argument} with Keras 3, or load it with "
             "keras.models.load_model / keras.layers.TFSMLayer.",
         )
+
+
+def _uses_float16(model):
+    """True when the model or any of its layers computes in float16."""
+    layers = [model, *getattr(model, "_flatten_layers", lambda: [])()]
+    return any(
+        getattr(layer, "compute_dtype", None) == "float16" for layer in layers
+    )
 
 
 def _static_output_shape(model):
@@ -207,6 +215,15 @@ class Distiller(keras.Model):
             self._tracker.untrack(tracker)
         self._terms = terms
         self._term_weight_values = weights
+        with replicas.strategy_scope(self):
+            variables, trackers = self._new_term_state(terms, weights)
+        self._term_weights = variables
+        self._term_trackers = trackers
+        for variable, weight in zip(variables, weights):
+            if hyperparameter.is_schedule(weight):
+                self._schedules[variable.name] = weight
+
+    def _new_term_state(self, terms, weights):
         variables, trackers = [], []
         for term, weight in zip(terms, weights):
             start = hyperparameter.initial_value(weight, term.name)
@@ -221,11 +238,7 @@ class Distiller(keras.Model):
             )
             if len(terms) > 1:
                 trackers.append(keras.metrics.Mean(name=term.name))
-        self._term_weights = variables
-        self._term_trackers = trackers
-        for variable, weight in zip(variables, weights):
-            if hyperparameter.is_schedule(weight):
-                self._schedules[variable.name] = weight
+        return variables, trackers
 
     @property
     def distillation_loss_fn(self):
@@ -247,6 +260,7 @@ class Distiller(keras.Model):
         temperature=None,
         distillation_loss_weights=None,
         loss=None,
+        auto_scale_loss=True,
         **kwargs,
     ):
         """Configures training. Losses, `alpha` and `temperature` given here
@@ -261,6 +275,9 @@ class Distiller(keras.Model):
             temperature: Temperature > 0, or a schedule.
             distillation_loss_weights: One weight (or schedule) per term.
             loss: Alias of `student_loss_fn` (for `Model.compile` habits).
+            auto_scale_loss: When True and any layer of the student uses the
+                `"mixed_float16"` policy, the optimizer is wrapped in a
+                `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
             **kwargs: Passed to `keras.Model.compile` (`weighted_metrics`,
                 `jit_compile`, `steps_per_execution`, `run_eagerly`, ...).
         """
@@ -299,11 +316,18 @@ class Distiller(keras.Model):
                 hyper["temperature"] if temperature is None else temperature
             ),
         )
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
-        if getattr(
-            self.student.dtype_policy, "name", ""
-        ) == "mixed_float16" and not isinstance(
-            self.optimizer, keras.optimizers.LossScaleOptimizer
+        super().compile(
+            optimizer=optimizer,
+            metrics=metrics,
+            auto_scale_loss=auto_scale_loss,
+            **kwargs,
+        )
+        if (
+            auto_scale_loss
+            and _uses_float16(self.student)
+            and not isinstance(
+                self.optimizer, keras.optimizers.LossScaleOptimizer
+            )
         ):
             self.optimizer = keras.optimizers.LossScaleOptimizer(
                 self.optimizer, name="loss_scale_optimizer"
@@ -375,11 +399,11 @@ class Distiller(keras.Model):
         """
         mask = getattr(y_pred, "_keras_mask", None)
         has_labels = y is not None and self.student_loss_fn is not None
-        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        batch_size = replicas.mean_batch_size(y_pred)
         zero = ops.zeros((), dtype="float32")
         student_loss = zero
         if has_labels:
-            student_loss = weighted_mean(
+            student_loss = replicas.weighted_mean(
                 per_example_loss(self.student_loss_fn, y, y_pred),
                 sample_weight,
                 mask,
@@ -400,7 +424,7 @@ class Distiller(keras.Model):
                 temperature=self.temperature,
                 y_true=y,
             )
-            value = weighted_mean(values, sample_weight, mask)
+            value = replicas.weighted_mean(values, sample_weight, mask)
             if self._term_trackers:
                 self._term_trackers[index].update_state(
                     value, sample_weight=batch_size
@@ -479,7 +503,7 @@ class Distiller(keras.Model):
             logs = {k: v for k, v in logs.items() if k not in unlabeled}
         logs["temperature"] = self.temperature.value
         logs["alpha"] = self.alpha.value
-        return logs
+        return replicas.step_logs(logs)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -491,18 +515,30 @@ class Distiller(keras.Model):
         logs = self._metric_logs(y, y_pred, sample_weight)
         distillation_names = {self._distillation_loss_tracker.name}
         distillation_names.update(t.name for t in self._term_trackers)
-        return {k: v for k, v in logs.items() if k not in distillation_names}
+        logs = {k: v for k, v in logs.items() if k not in distillation_names}
+        return replicas.step_logs(logs)
 
     def _track_total_loss(self, loss, y_pred):
-        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
         self._loss_tracker.update_state(
-            unscale_loss_for_distribution(loss), sample_weight=batch_size
+            unscale_loss_for_distribution(loss),
+            sample_weight=replicas.mean_batch_size(y_pred),
         )
 
     def _metric_logs(self, y, y_pred, sample_weight):
         if y is not None and self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Works around keras-team/keras#20585 (fit under
+        # MultiWorkerMirroredStrategy); see replicas.first_local_batch.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and replicas.is_multi_worker(strategy):
+            data_batch = replicas.first_local_batch(strategy, iterator)
+            iterator = None
+        return super()._maybe_symbolic_build(
+            iterator=iterator, data_batch=data_batch
+        )
 
     # ------------------------------------------------------------------
     # Serialization

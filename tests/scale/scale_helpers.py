@@ -1,0 +1,86 @@
+"""Helpers for tests/scale: worker subprocesses and numpy references."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers")
+# Generous: the CI machine may be shared; a healthy worker needs ~10 s of CPU.
+TIMEOUT = 240
+
+
+def worker_env(**extra):
+    """Environment of a worker: this checkout first on the path, CPU only."""
+    path = os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=REPO + (os.pathsep + path if path else ""),
+        KERAS_BACKEND="tensorflow",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="-1",
+    )
+    env.update(extra)
+    return env
+
+
+def worker_command(name, *args):
+    return [sys.executable, os.path.join(WORKERS, name), *map(str, args)]
+
+
+def run_worker(name, *args, expect_returncode=0):
+    """Runs a worker script to completion (killed after TIMEOUT seconds)."""
+    process = subprocess.run(
+        worker_command(name, *args),
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert process.returncode == expect_returncode, (
+        f"{name} {args} exited with {process.returncode}, expected "
+        f"{expect_returncode}:\n{process.stderr[-4000:]}"
+    )
+    return process
+
+
+# ----------------------------------------------------------------------
+# numpy references (float64)
+# ----------------------------------------------------------------------
+
+
+def log_softmax(logits):
+    logits = np.asarray(logits, dtype="float64")
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def kl_term(teacher_logits, student_logits, temperature):
+    """Per-example T^2 * KL(softmax(t/T) || softmax(s/T))."""
+    log_t = log_softmax(np.asarray(teacher_logits, "float64") / temperature)
+    log_s = log_softmax(np.asarray(student_logits, "float64") / temperature)
+    return (np.exp(log_t) * (log_t - log_s)).sum(-1) * temperature**2
+
+
+def mse_term(teacher_logits, student_logits, temperature):
+    """Per-example T^2 * mean((softmax(t/T) - softmax(s/T))^2) (KerasLoss)."""
+    p_t = np.exp(log_softmax(np.asarray(teacher_logits, "float64") / temperature))
+    p_s = np.exp(log_softmax(np.asarray(student_logits, "float64") / temperature))
+    return ((p_t - p_s) ** 2).mean(-1) * temperature**2
+
+
+def cross_entropy(logits, labels):
+    """Per-example sparse categorical cross-entropy from logits."""
+    return -log_softmax(logits)[np.arange(len(labels)), labels]
+
+
+def weighted_mean(values, weights):
+    weights = np.asarray(weights, "float64")
+    return float((np.asarray(values) * weights).sum() / weights.sum())
+
+
+def dense(x, weights):
+    kernel, bias = (np.asarray(w, "float64") for w in weights)
+    return np.asarray(x, "float64") @ kernel + bias
