@@ -61,7 +61,7 @@ def main(out):
 
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING,
-        timeout_seconds=120.0,
+        timeout_seconds=300.0,
     )
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     result = {
