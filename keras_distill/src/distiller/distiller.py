@@ -1,5 +1,7 @@
 """The Distiller: a `keras.Model` that trains a student from a frozen teacher."""
 
+import copy
+
 import keras
 from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
@@ -10,6 +12,7 @@ from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
 from keras_distill.src.schedules import hyperparameter
+from keras_distill.src.schedules.guard import ScheduleGuard
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.validation import check_temperature
 from keras_distill.src.utils.validation import check_unit_interval
@@ -66,8 +69,9 @@ class Distiller(keras.Model):
     `temperature` and `alpha` are non-trainable `keras.Variable`s, so
     `distiller.temperature.assign(8.0)` takes effect at the next step without
     retracing. Each may also be a schedule `step -> value` (for example any
-    `keras.optimizers.schedules.LearningRateSchedule`), evaluated inside the
-    step from `optimizer.iterations`.
+    `keras.optimizers.schedules.LearningRateSchedule`), evaluated and
+    validated inside the step from `optimizer.iterations`; or set them from
+    callbacks (`keras_distill.callbacks.TemperatureScheduler`, ...).
 
     Without labels (a dataset of `x` only), the student is trained on the
     distillation terms alone and `alpha` is ignored.
@@ -147,6 +151,7 @@ class Distiller(keras.Model):
         )
         self._term_weights = []
         self._term_trackers = []
+        self._schedule_guard = ScheduleGuard()
         self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self._distillation_loss_tracker = keras.metrics.Mean(
             name="distillation_loss"
@@ -403,10 +408,18 @@ class Distiller(keras.Model):
         zero = ops.zeros((), dtype="float32")
         student_loss = zero
         if has_labels:
+            values = per_example_loss(self.student_loss_fn, y, y_pred)
+            # A loss may mask its own values (e.g. `ignore_class`), as Keras's
+            # Loss.__call__ honours: combine that with the prediction mask.
+            loss_mask = getattr(values, "_keras_mask", None)
+            if loss_mask is not None and mask is not None:
+                loss_mask = ops.logical_and(
+                    ops.cast(loss_mask, "bool"), ops.cast(mask, "bool")
+                )
             student_loss = replicas.weighted_mean(
-                per_example_loss(self.student_loss_fn, y, y_pred),
+                values,
                 sample_weight,
-                mask,
+                mask if loss_mask is None else loss_mask,
             )
             self._student_loss_tracker.update_state(
                 student_loss, sample_weight=batch_size
@@ -445,12 +458,31 @@ class Distiller(keras.Model):
     # ------------------------------------------------------------------
 
     def _update_scheduled_hyperparameters(self):
-        """Assigns every scheduled variable its value at this step."""
+        """Assigns every scheduled variable its value at this step; an
+        invalid value stops training (see `schedules/guard.py`)."""
         step = self.optimizer.iterations
         for name, schedule in self._schedules.items():
-            self.hyperparameter_variable(name).assign(
-                hyperparameter.scheduled_value(schedule, step)
+            variable = self.hyperparameter_variable(name)
+            value = hyperparameter.scheduled_value(schedule, step)
+            variable.assign(
+                self._schedule_guard.validated(name, value, step, variable)
             )
+
+    def make_train_function(self, force=False):
+        """Keras's train function, wrapped to raise a `ValueError` when an
+        in-step schedule returns an invalid value."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=force)
+        if (
+            self._schedules
+            and not self.run_eagerly
+            and keras.backend.backend() == "tensorflow"
+        ):
+            self.train_function = self._schedule_guard.wrap(
+                self.train_function, check_every_call=bool(self.jit_compile)
+            )
+        return self.train_function
 
     def hyperparameter_variable(self, name):
         """The variable named `name`: `"temperature"`, `"alpha"`, or a term
@@ -495,14 +527,8 @@ class Distiller(keras.Model):
         gradients = tape.gradient(scaled_loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))
         logs = self._metric_logs(y, y_pred, sample_weight)
-        if y is None:
-            # Without labels nothing label-based was computed: log none of it.
-            unlabeled = {self._student_loss_tracker.name}
-            if self._compile_metrics is not None:
-                unlabeled.update(self._compile_metrics.result())
-            logs = {k: v for k, v in logs.items() if k not in unlabeled}
-        logs["temperature"] = self.temperature.value
-        logs["alpha"] = self.alpha.value
+        logs["temperature"] = ops.convert_to_tensor(self.temperature)
+        logs["alpha"] = ops.convert_to_tensor(self.alpha)
         return replicas.step_logs(logs)
 
     def test_step(self, data):
@@ -512,10 +538,12 @@ class Distiller(keras.Model):
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
         )
         self._track_total_loss(loss, y_pred)
-        logs = self._metric_logs(y, y_pred, sample_weight)
-        distillation_names = {self._distillation_loss_tracker.name}
-        distillation_names.update(t.name for t in self._term_trackers)
-        logs = {k: v for k, v in logs.items() if k not in distillation_names}
+        logs = self._metric_logs(
+            y,
+            y_pred,
+            sample_weight,
+            exclude=[self._distillation_loss_tracker, *self._term_trackers],
+        )
         return replicas.step_logs(logs)
 
     def _track_total_loss(self, loss, y_pred):
@@ -524,10 +552,32 @@ class Distiller(keras.Model):
             sample_weight=replicas.mean_batch_size(y_pred),
         )
 
-    def _metric_logs(self, y, y_pred, sample_weight):
-        if y is not None and self._compile_metrics is not None:
+    def _metric_logs(self, y, y_pred, sample_weight, exclude=()):
+        """Results of this step's metrics. Without labels, nothing that needs
+        labels (student loss, compiled metrics) is logged."""
+        exclude = list(exclude)
+        if y is None:
+            exclude += [self._student_loss_tracker, self._compile_metrics]
+        elif self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
-        return self.get_metrics_result()
+        return self._metric_results(exclude)
+
+    def get_metrics_result(self):
+        return self._metric_results()
+
+    def _metric_results(self, exclude=()):
+        logs = {}
+        for metric in self.metrics:
+            if any(metric is other for other in exclude):
+                continue
+            if not getattr(metric, "built", True):
+                continue  # Compiled metrics never fed (no labels so far).
+            result = metric.result()
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[metric.name] = result
+        return logs
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Works around keras-team/keras#20585 (fit under
@@ -571,7 +621,7 @@ class Distiller(keras.Model):
 
     @staticmethod
     def _deserialize_loss_config(config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras deserialization mutates dicts.
         if config.get("student_loss_fn") is not None:
             config["student_loss_fn"] = _DESERIALIZE(config["student_loss_fn"])
         if config.get("distillation_loss_fn") is not None:
