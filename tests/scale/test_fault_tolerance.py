@@ -6,9 +6,9 @@ import signal
 import h5py
 import numpy as np
 import pytest
-from scale_helpers import run_worker
 
 import keras_distill as kd
+from tests.scale.scale_helpers import run_worker
 
 KILLED = -signal.SIGKILL
 

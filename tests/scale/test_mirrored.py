@@ -8,12 +8,13 @@ has already happened in a pytest worker.
 import json
 
 import numpy as np
-from scale_helpers import cross_entropy
-from scale_helpers import dense
-from scale_helpers import kl_term
-from scale_helpers import mse_term
-from scale_helpers import run_worker
-from scale_helpers import weighted_mean
+
+from tests.scale.scale_helpers import cross_entropy
+from tests.scale.scale_helpers import dense
+from tests.scale.scale_helpers import kl_term
+from tests.scale.scale_helpers import mse_term
+from tests.scale.scale_helpers import run_worker
+from tests.scale.scale_helpers import weighted_mean
 
 # Values differ between one and two replicas only by float32 summation order.
 TOLERANCE = dict(rtol=1e-5, atol=1e-6)

@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from scale_helpers import cross_entropy
-from scale_helpers import kl_term
 
 import keras_distill as kd
 from keras_distill.src.losses.base import OUTPUTS
+from tests.scale.scale_helpers import cross_entropy
+from tests.scale.scale_helpers import kl_term
 
 
 def _distiller(policy, **compile_kwargs):

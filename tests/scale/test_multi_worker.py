@@ -5,9 +5,10 @@ import socket
 import subprocess
 
 import numpy as np
-from scale_helpers import TIMEOUT
-from scale_helpers import worker_command
-from scale_helpers import worker_env
+
+from tests.scale.scale_helpers import TIMEOUT
+from tests.scale.scale_helpers import worker_command
+from tests.scale.scale_helpers import worker_env
 
 
 def _free_ports(count):
