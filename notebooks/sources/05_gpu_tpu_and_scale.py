@@ -13,7 +13,8 @@
 #   into one compiled program;
 # - **`tf.distribute`**: the same code on one device, several GPUs
 #   (`MirroredStrategy`) or a TPU (`TPUStrategy`);
-# - **cached teacher outputs**: run the teacher once, not every epoch.
+# - **cached teacher outputs**: run the teacher once, not every epoch;
+# - **`BackupAndRestore`**: resume a run that a disconnect killed.
 #
 # In Colab choose *Runtime > Change runtime type > GPU* (or TPU). On a CPU
 # the notebook still runs, but its timings say little: mixed precision
@@ -119,7 +120,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def distill(policy, jit_compile, dataset=train_dataset, with_teacher=True):
+def distill(policy, jit_compile, dataset=train_dataset, with_teacher=True, callbacks=()):
     """Distills a fresh student; returns `(test accuracy, training examples per second)`.
 
     `with_teacher=False`: `dataset` carries cached teacher outputs; no teacher runs.
@@ -144,7 +145,7 @@ def distill(policy, jit_compile, dataset=train_dataset, with_teacher=True):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     timer = EpochTimer()
-    distiller.fit(dataset, epochs=EPOCHS, callbacks=[timer], verbose=0)
+    distiller.fit(dataset, epochs=EPOCHS, callbacks=[timer, *callbacks], verbose=0)
     examples = (len(x_train) // global_batch) * global_batch
     return accuracy(student), examples / statistics.median(timer.seconds[1:])
 
@@ -170,6 +171,12 @@ for policy in ("float32", mixed_policy):
 # each example keeps its own teacher outputs. With `path=` the cache goes
 # to disk and is reused by later runs; `top_k=` stores only the largest
 # logits, for large vocabularies.
+#
+# Colab sessions get cut off. `kd.callbacks.BackupAndRestore` saves the
+# run (atomically, every epoch or every `save_freq` steps); running the
+# same cell again resumes where it stopped, and the backup is deleted when
+# training ends. Point it at Google Drive (`/content/drive/MyDrive/...`
+# after `google.colab.drive.mount`) to survive a new runtime.
 
 # %%
 ordered = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(1024)
@@ -183,7 +190,8 @@ cached_dataset = (
     .prefetch(tf.data.AUTOTUNE)
 )
 label = "float32, cached teacher"
-runs[label] = distill("float32", False, dataset=cached_dataset, with_teacher=False)
+backup = kd.callbacks.BackupAndRestore("backup/cached_run")
+runs[label] = distill("float32", False, cached_dataset, with_teacher=False, callbacks=[backup])
 print(f"{label:<24} test accuracy {runs[label][0]:.4f}, {runs[label][1]:>9,.0f} examples/s")
 
 # %% [markdown]
