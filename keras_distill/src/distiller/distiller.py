@@ -8,13 +8,17 @@ from keras.src.backend.common.masking import get_keras_mask
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_distill.src.distiller import adapters as adapters_lib
+from keras_distill.src.distiller import feature_taps
+from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import steps
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
-from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.schedules.guard import ScheduleGuard
+from keras_distill.src.teachers import cache as teacher_cache
+from keras_distill.src.teachers import teacher as teacher_lib
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.validation import check_temperature
 from keras_distill.src.utils.validation import check_unit_interval
@@ -32,6 +36,14 @@ def _check_model(model, argument):
             f"Build the {argument} with Keras 3, or load it with "
             "keras.models.load_model / keras.layers.TFSMLayer.",
         )
+
+
+def _uses_float16(model):
+    """True when the model or any of its layers computes in float16."""
+    layers = [model, *getattr(model, "_flatten_layers", lambda: [])()]
+    return any(
+        getattr(layer, "compute_dtype", None) == "float16" for layer in layers
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
@@ -67,7 +79,10 @@ class Distiller(keras.Model):
     reads the `loss` this model logs and stops training.
 
     Args:
-        teacher: The trained teacher, a Keras model. It is frozen.
+        teacher: The trained teacher, frozen: a Keras model, a
+            `keras.layers.TFSMLayer`, a plain callable `inputs -> logits`, a
+            list of them (a `keras_distill.teachers.Ensemble`), or `None` when
+            training only on datasets from `keras_distill.cache_teacher_outputs`.
         student: The student, a Keras model, trained in place.
         distillation_loss_fn: A `keras_distill.losses` term, a plain Keras
             loss (applied to softened probabilities and multiplied by `T^2`,
@@ -109,18 +124,16 @@ class Distiller(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_model(teacher, "teacher")
         _check_model(student, "student")
-        if teacher is student:
+        if teacher_lib.includes(teacher, student):
             raise invalid_argument(
                 "teacher",
-                getattr(teacher, "name", teacher),
+                getattr(student, "name", student),
                 "a model other than the student",
                 "Pass the trained model as `teacher` and a new (usually "
                 "smaller) model as `student`.",
             )
-        self.teacher = teacher
-        self.teacher.trainable = False
+        self.teacher = teacher_lib.as_teacher(teacher)
         self.student = student
         self.temperature = keras.Variable(
             1.0,
@@ -139,6 +152,8 @@ class Distiller(keras.Model):
         self._term_weights = []
         self._term_trackers = []
         self._schedule_guard = ScheduleGuard()
+        self._taps = None
+        self._adapters = {}
         self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self._distillation_loss_tracker = keras.metrics.Mean(
             name="distillation_loss"
@@ -183,16 +198,45 @@ class Distiller(keras.Model):
             if hyperparameter.is_schedule(value)
         }
         self._hyperparameters = {"temperature": temperature, "alpha": alpha}
+        if self._taps is None or not self._taps.same_paths(terms):
+            self._taps = feature_taps.FeatureTaps(
+                self.teacher, self.student, terms
+            )
         for term in terms:
             term.validate_shapes(*self._term_shapes(term))
         self._install_terms(terms, weights)
+        self._install_adapters(terms)
 
     def _set_hyperparameter(self, name, value, check):
         start = hyperparameter.initial_value(value, name)
         getattr(self, name).assign(check(start, argument=name))
 
     def _term_shapes(self, term):
-        return terms_lib.term_shapes(term, self.teacher, self.student)
+        if term.teacher_source == OUTPUTS and term.student_source == OUTPUTS:
+            teacher_shape, student_shape = terms_lib.term_shapes(
+                term, self.teacher, self.student
+            )
+            if teacher_shape is None and term.output is None and self.teacher is not None:
+                teacher_shape = teacher_lib.static_output_shape(self.teacher)
+            return teacher_shape, student_shape
+        return (
+            self._taps.shape("teacher", term.teacher_source),
+            self._taps.shape("student", term.student_source),
+        )
+
+    def _install_adapters(self, terms):
+        """Creates the feature adapters the terms need (kept if unchanged)."""
+        adapters = adapters_lib.build_adapters(terms, self._taps, self._adapters)
+        kept = [id(adapter) for adapter in adapters.values()]
+        for adapter in self._adapters.values():
+            if id(adapter) not in kept:
+                self._tracker.untrack(adapter)
+        self._adapters = adapters
+
+    @property
+    def adapters(self):
+        """The feature adapters, `{term name: layer}` (trained, not exported)."""
+        return dict(self._adapters)
 
     def _install_terms(self, terms, weights):
         """Creates one weight variable and one tracker per term."""
@@ -202,6 +246,15 @@ class Distiller(keras.Model):
             self._tracker.untrack(tracker)
         self._terms = terms
         self._term_weight_values = weights
+        with replicas.strategy_scope(self):
+            variables, trackers = self._new_term_state(terms, weights)
+        self._term_weights = variables
+        self._term_trackers = trackers
+        for variable, weight in zip(variables, weights):
+            if hyperparameter.is_schedule(weight):
+                self._schedules[variable.name] = weight
+
+    def _new_term_state(self, terms, weights):
         variables, trackers = [], []
         for term, weight in zip(terms, weights):
             start = hyperparameter.initial_value(weight, term.name)
@@ -216,11 +269,7 @@ class Distiller(keras.Model):
             )
             if len(terms) > 1:
                 trackers.append(keras.metrics.Mean(name=term.name))
-        self._term_weights = variables
-        self._term_trackers = trackers
-        for variable, weight in zip(variables, weights):
-            if hyperparameter.is_schedule(weight):
-                self._schedules[variable.name] = weight
+        return variables, trackers
 
     @property
     def distillation_loss_fn(self):
@@ -242,6 +291,7 @@ class Distiller(keras.Model):
         temperature=None,
         distillation_loss_weights=None,
         loss=None,
+        auto_scale_loss=True,
         **kwargs,
     ):
         """Configures training. Losses, `alpha` and `temperature` given here
@@ -256,6 +306,9 @@ class Distiller(keras.Model):
             temperature: Temperature > 0, or a schedule.
             distillation_loss_weights: One weight (or schedule) per term.
             loss: Alias of `student_loss_fn` (for `Model.compile` habits).
+            auto_scale_loss: When True and any layer of the student uses the
+                `"mixed_float16"` policy, the optimizer is wrapped in a
+                `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
             **kwargs: Passed to `keras.Model.compile` (`weighted_metrics`,
                 `jit_compile`, `steps_per_execution`, `run_eagerly`, ...).
         """
@@ -294,11 +347,18 @@ class Distiller(keras.Model):
                 hyper["temperature"] if temperature is None else temperature
             ),
         )
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
-        if getattr(
-            self.student.dtype_policy, "name", ""
-        ) == "mixed_float16" and not isinstance(
-            self.optimizer, keras.optimizers.LossScaleOptimizer
+        super().compile(
+            optimizer=optimizer,
+            metrics=metrics,
+            auto_scale_loss=auto_scale_loss,
+            **kwargs,
+        )
+        if (
+            auto_scale_loss
+            and _uses_float16(self.student)
+            and not isinstance(
+                self.optimizer, keras.optimizers.LossScaleOptimizer
+            )
         ):
             self.optimizer = keras.optimizers.LossScaleOptimizer(
                 self.optimizer, name="loss_scale_optimizer"
@@ -331,17 +391,30 @@ class Distiller(keras.Model):
 
     def call(self, inputs, training=None):
         """The student's forward pass: the Distiller predicts as the student."""
+        inputs, _ = teacher_cache.split_cached_inputs(inputs)
         return self.student(inputs, training=training)
 
     def _teacher_forward(self, x):
-        """Teacher outputs by source name, computed in inference mode."""
-        outputs = self.teacher(x, training=False)
-        outputs = keras.tree.map_structure(ops.stop_gradient, outputs)
+        """Teacher outputs and tapped layers by source name, from one pass
+        in inference mode, outside any gradient."""
+        if self._taps.extractors["teacher"] is None:
+            return {
+                OUTPUTS: teacher_lib.teacher_forward(self.teacher, x, self.temperature)
+            }
+        outputs = self._taps.forward("teacher", x, training=False)
+        return keras.tree.map_structure(ops.stop_gradient, outputs)
+
+    def _cached_teacher_forward(self, cached, y_pred):
+        """Teacher outputs of a batch from `cache_teacher_outputs`."""
+        outputs = teacher_cache.cached_teacher_logits(
+            cached, self.temperature, y_pred, teacher=self.teacher, terms=self._terms
+        )
         return {OUTPUTS: outputs}
 
     def _student_forward(self, x, training):
-        """Student outputs by source name, from one forward pass."""
-        return {OUTPUTS: self.student(x, training=training)}
+        """Student outputs and tapped layers by source name, from one
+        forward pass."""
+        return self._taps.forward("student", x, training=training)
 
     # ------------------------------------------------------------------
     # Loss
@@ -370,7 +443,7 @@ class Distiller(keras.Model):
         """
         mask = get_keras_mask(y_pred)
         has_labels = y is not None and self.student_loss_fn is not None
-        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        batch_size = replicas.mean_batch_size(y_pred)
         zero = ops.zeros((), dtype="float32")
         student_loss = zero
         if has_labels:
@@ -382,7 +455,7 @@ class Distiller(keras.Model):
                 loss_mask = ops.logical_and(
                     ops.cast(loss_mask, "bool"), ops.cast(mask, "bool")
                 )
-            student_loss = weighted_mean(
+            student_loss = replicas.weighted_mean(
                 values,
                 sample_weight,
                 mask if loss_mask is None else loss_mask,
@@ -401,6 +474,7 @@ class Distiller(keras.Model):
                 term,
                 teacher_outputs,
                 student_outputs,
+                adapter=self._adapters.get(term.name),
                 temperature=self.temperature,
                 y=y,
                 sample_weight=sample_weight,
@@ -481,25 +555,36 @@ class Distiller(keras.Model):
 
     def _begin_train_step(self, data):
         """Everything of a train step before the student runs: unpacks the
-        batch, sets scheduled hyperparameters, runs the teacher.
+        batch, sets scheduled hyperparameters, runs the teacher (unless the
+        batch carries cached teacher outputs).
 
         Returns:
-            `(x, y, sample_weight, teacher_outputs)`.
+            `(x, y, sample_weight, (teacher_outputs, cached))`: one of the
+            last two is None.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, cached = teacher_cache.split_cached_inputs(x)
         self._update_scheduled_hyperparameters()
-        teacher_outputs = self._teacher_forward(x)
-        return x, y, sample_weight, teacher_outputs
+        teacher_outputs = None if cached is not None else self._teacher_forward(x)
+        return x, y, sample_weight, (teacher_outputs, cached)
 
-    def _train_loss(self, x, y, sample_weight, teacher_outputs):
+    def _train_loss(self, x, y, sample_weight, teacher):
         """The differentiated part of a train step: the student's forward
         pass and the loss, scaled by the optimizer (for loss scaling).
+
+        Args:
+            teacher: `(teacher_outputs, cached)` from `_begin_train_step`;
+                a cached batch's teacher outputs are decoded here, against
+                the student's outputs.
 
         Returns:
             `(scaled_loss, y_pred)`.
         """
+        teacher_outputs, cached = teacher
         student_outputs = self._student_forward(x, training=True)
         y_pred = student_outputs[OUTPUTS]
+        if cached is not None:
+            teacher_outputs = self._cached_teacher_forward(cached, y_pred)
         loss = self.compute_loss(
             x=x,
             y=y,
@@ -517,7 +602,7 @@ class Distiller(keras.Model):
         logs = self._metric_logs(y, y_pred, sample_weight)
         logs["temperature"] = ops.convert_to_tensor(self.temperature)
         logs["alpha"] = ops.convert_to_tensor(self.alpha)
-        return logs
+        return replicas.step_logs(logs)
 
     def _test_logs(self, data):
         """The body of `test_step`, shared by every backend."""
@@ -527,17 +612,18 @@ class Distiller(keras.Model):
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
         )
         self._track_total_loss(loss, y_pred)
-        return self._metric_logs(
+        logs = self._metric_logs(
             y,
             y_pred,
             sample_weight,
             exclude=[self._distillation_loss_tracker, *self._term_trackers],
         )
+        return replicas.step_logs(logs)
 
     def _track_total_loss(self, loss, y_pred):
-        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
         self._loss_tracker.update_state(
-            unscale_loss_for_distribution(loss), sample_weight=batch_size
+            unscale_loss_for_distribution(loss),
+            sample_weight=replicas.mean_batch_size(y_pred),
         )
 
     def _metric_logs(self, y, y_pred, sample_weight, exclude=()):
@@ -566,6 +652,17 @@ class Distiller(keras.Model):
             else:
                 logs[metric.name] = result
         return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Works around keras-team/keras#20585 (fit under
+        # MultiWorkerMirroredStrategy); see replicas.first_local_batch.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and replicas.is_multi_worker(strategy):
+            data_batch = replicas.first_local_batch(strategy, iterator)
+            iterator = None
+        return super()._maybe_symbolic_build(
+            iterator=iterator, data_batch=data_batch
+        )
 
     # ------------------------------------------------------------------
     # Serialization

@@ -4,11 +4,11 @@ import keras
 from keras.src.backend.common.masking import get_keras_mask
 
 from keras_distill.src.distiller import outputs as outputs_lib
+from keras_distill.src.distiller import replicas
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import DistillationLoss
 from keras_distill.src.losses.kd import KLDivergence
 from keras_distill.src.losses.keras_loss import KerasLoss
-from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.utils.errors import invalid_argument
 
 
@@ -143,15 +143,18 @@ def term_shapes(term, teacher, student):
 
 
 def term_value(term, teacher_outputs, student_outputs, temperature, y=None,
-               sample_weight=None, mask=None):
+               sample_weight=None, mask=None, adapter=None):
     """The weighted mean of `term` over a batch: what the Distiller weighs.
 
     `teacher_outputs` / `student_outputs` map sources to outputs. A term with
     an `output` reads that output, the matching entry of structured `y` and
-    `sample_weight`, and that output's Keras mask.
+    `sample_weight`, and that output's Keras mask. An `adapter` (feature
+    terms) projects the student's features before the comparison.
     """
     teacher = teacher_outputs[term.teacher_source]
     student = student_outputs[term.student_source]
+    if adapter is not None:
+        student = adapter(student)
     if term.output is not None:
         teacher = outputs_lib.select(teacher, term.output)
         student = outputs_lib.select(student, term.output)
@@ -166,4 +169,4 @@ def term_value(term, teacher_outputs, student_outputs, temperature, y=None,
         sample_weight=sample_weight,
         mask=mask,
     )
-    return weighted_mean(values, sample_weight, mask)
+    return replicas.weighted_mean(values, sample_weight, mask)

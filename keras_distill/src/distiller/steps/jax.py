@@ -48,13 +48,13 @@ def train_step(distiller, state, data):
         return _state_scope(sum(variables, []), sum(values, []))
 
     with mapped(trainable, non_trainable, optimizer_values, metrics) as scope:
-        x, y, sample_weight, teacher_outputs = distiller._begin_train_step(data)
+        x, y, sample_weight, teacher = distiller._begin_train_step(data)
     non_trainable = _current(scope, variables[1], non_trainable)
     record = scope.get_current_value(distiller._schedule_guard.record)
 
     def loss_fn(trainable):
         with mapped(trainable, non_trainable, optimizer_values, metrics) as scope:
-            scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher_outputs)
+            scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher)
         return scaled_loss, (
             y_pred,
             _current(scope, variables[1], non_trainable),

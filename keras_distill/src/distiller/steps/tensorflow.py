@@ -5,9 +5,9 @@ import tensorflow as tf
 
 def train_step(distiller, data):
     """Teacher outside the tape; student forward and loss inside it."""
-    x, y, sample_weight, teacher_outputs = distiller._begin_train_step(data)
+    x, y, sample_weight, teacher = distiller._begin_train_step(data)
     with tf.GradientTape() as tape:
-        scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher_outputs)
+        scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher)
     weights = distiller.trainable_weights
     gradients = tape.gradient(scaled_loss, weights)
     distiller.optimizer.apply_gradients(zip(gradients, weights))

@@ -6,9 +6,9 @@ import torch
 def train_step(distiller, data):
     """Teacher under `torch.no_grad()`; one student forward, one backward."""
     with torch.no_grad():
-        x, y, sample_weight, teacher_outputs = distiller._begin_train_step(data)
+        x, y, sample_weight, teacher = distiller._begin_train_step(data)
     distiller.zero_grad()
-    scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher_outputs)
+    scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher)
     weights = distiller.trainable_weights
     if weights:
         scaled_loss.backward()
