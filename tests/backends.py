@@ -11,10 +11,17 @@ import pytest
 
 BACKEND = keras.backend.backend()
 
-tensorflow_only = pytest.mark.skipif(
-    BACKEND != "tensorflow",
-    reason=f"needs the TensorFlow backend (tf.function, tf.distribute or "
-    f"SavedModel); running on '{BACKEND}'",
+
+
+def only_on_tensorflow(reason):
+    """Skips a test on the other backends, saying why."""
+    return pytest.mark.skipif(
+        BACKEND != "tensorflow", reason=f"{reason}; running on '{BACKEND}'"
+    )
+
+
+tensorflow_only = only_on_tensorflow(
+    "needs TensorFlow itself (tf.function, tf.Module, SavedModel or tf.distribute)"
 )
 
 traced_step = pytest.mark.skipif(

@@ -38,9 +38,7 @@ def test_tiny_run_on_jax_without_tensorflow(tmp_path):
     assert environment["backend"] == "jax"
     assert environment["tensorflow_imported"] is False
     assert (environment["image_size"], environment["batch_size"]) == (32, 2)
-    for row in ("ours_online", "builtin", "student_plain"):
+    for row in ("ours_online", "ours_cached", "builtin", "student_plain"):
         assert results[row]["images_per_second"] > 0, row
         assert len(results[row]["epoch_seconds"]) == 2  # Warm-up + one measured.
-    cached = results["ours_cached"]
-    assert cached.get("images_per_second", 0) > 0 or cached["skipped"].startswith("unavailable")
     assert "| ours_online |" in result.stdout

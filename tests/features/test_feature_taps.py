@@ -9,6 +9,12 @@ from keras_distill.src.distiller.feature_taps import build_extractor
 from keras_distill.src.distiller.feature_taps import layer_paths
 from keras_distill.src.losses.base import OUTPUTS
 
+
+def assert_close(actual, expected, atol):
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(actual), keras.ops.convert_to_numpy(expected), atol=atol
+    )
+
 X = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
 
 
@@ -40,8 +46,8 @@ def test_sequential_outputs_and_layer_from_one_extractor():
     model = sequential()
     extractor = build_extractor(model, ["d1"])
     outputs = extractor(X)
-    np.testing.assert_allclose(outputs[OUTPUTS], model(X), atol=1e-6)
-    np.testing.assert_allclose(outputs["d1"], model.get_layer("d1")(X), atol=1e-6)
+    assert_close(outputs[OUTPUTS], model(X), atol=1e-6)
+    assert_close(outputs["d1"], model.get_layer("d1")(X), atol=1e-6)
     assert extractor.count_params() == model.count_params()  # shared, not copied
 
 
@@ -50,9 +56,9 @@ def test_nested_paths_reach_layers_inside_sub_models():
     backbone = model.get_layer("backbone")
     extractor = build_extractor(model, ["backbone/d1", "backbone", "head"])
     outputs = extractor(X, training=False)
-    np.testing.assert_allclose(outputs[OUTPUTS], model(X), atol=1e-6)
-    np.testing.assert_allclose(outputs["backbone/d1"], backbone.get_layer("d1")(X), atol=1e-6)
-    np.testing.assert_allclose(outputs["backbone"], backbone(X), atol=1e-6)
+    assert_close(outputs[OUTPUTS], model(X), atol=1e-6)
+    assert_close(outputs["backbone/d1"], backbone.get_layer("d1")(X), atol=1e-6)
+    assert_close(outputs["backbone"], backbone(X), atol=1e-6)
     assert tuple(extractor.output["backbone/d1"].shape) == (None, 5)
     assert layer_paths(model) == ["backbone", "backbone/d1", "backbone/bn", "backbone/d2", "head"]
 
@@ -66,7 +72,7 @@ def test_extractor_behaves_as_the_model_itself(training):
     x = X * 10 + 3
     expected = model(x, training=training)
     outputs = build_extractor(twin, ["backbone/bn"])(x, training=training)
-    np.testing.assert_allclose(outputs[OUTPUTS], expected, atol=1e-5)
+    assert_close(outputs[OUTPUTS], expected, atol=1e-5)
     bn = model.get_layer("backbone").get_layer("bn")
     twin_bn = twin.get_layer("backbone").get_layer("bn")
     for a, b in zip(bn.non_trainable_weights, twin_bn.non_trainable_weights):

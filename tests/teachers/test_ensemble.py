@@ -77,8 +77,8 @@ def test_distiller_ensemble_reads_the_temperature_variable_at_each_step():
     student = h.mlp(3, "student", seed=2)
     distiller = kd.Distiller(teacher=teachers, student=student)
     distiller.compile(optimizer=h.frozen_optimizer(), temperature=2.0)
-    members = [np.asarray(t(x)) for t in teachers]
-    student_logits = np.asarray(student(x))
+    members = [t.predict(x, verbose=0) for t in teachers]
+    student_logits = student.predict(x, verbose=0)
     for temperature in (2.0, 5.0):  # Assigned between fits: no recompile.
         distiller.temperature.assign(temperature)
         loss = distiller.fit(x, batch_size=16, epochs=1, verbose=0).history["loss"][0]

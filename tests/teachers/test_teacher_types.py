@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_distill as kd
+from tests.backends import tensorflow_only
 from tests.distiller import helpers as h
 
 
@@ -16,17 +17,29 @@ def first_loss(teacher, data):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """A trained-teacher stand-in, its loss, and its SavedModel directory."""
+def teacher_and_loss():
+    """A trained-teacher stand-in and the first loss of a Distiller using it."""
     teacher = h.mlp(16, "teacher", seed=1)
+    return teacher, first_loss(teacher, h.data(32))
+
+
+@pytest.fixture(scope="module")
+def exported(teacher_and_loss, tmp_path_factory):
+    """`teacher_and_loss` and the teacher's SavedModel directory."""
+    teacher, expected = teacher_and_loss
     path = str(tmp_path_factory.mktemp("saved") / "teacher")
     teacher.export(path, format="tf_saved_model", verbose=False)
-    return teacher, first_loss(teacher, h.data(32)), path
+    return teacher, expected, path
 
 
-def test_plain_function_and_tf_module_teachers(exported):
-    teacher, expected, _ = exported
+def test_plain_function_teacher(teacher_and_loss):
+    teacher, expected = teacher_and_loss
     np.testing.assert_allclose(first_loss(lambda x: teacher(x), h.data(32)), expected, rtol=1e-6)
+
+
+@tensorflow_only
+def test_tf_module_teacher(teacher_and_loss):
+    teacher, expected = teacher_and_loss
 
     class Module(tf.Module):
         def __init__(self):
@@ -42,6 +55,7 @@ def test_plain_function_and_tf_module_teachers(exported):
     assert kd.teachers.fingerprint(kd.teachers.CallableTeacher(tf.identity)) is None
 
 
+@tensorflow_only
 def test_tfsm_layer_teacher_online_and_cached(exported):
     teacher, expected, path = exported
     saved = keras.layers.TFSMLayer(path, call_endpoint="serve")
@@ -55,6 +69,7 @@ def test_tfsm_layer_teacher_online_and_cached(exported):
     np.testing.assert_allclose(loss, expected, rtol=1e-6)
 
 
+@tensorflow_only
 def test_saved_model_signature_returning_a_dict(exported):
     _, expected, path = exported
     loaded = tf.saved_model.load(path)  # Keep a reference: it owns the variables.

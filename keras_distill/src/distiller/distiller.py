@@ -510,6 +510,14 @@ class Distiller(keras.Model):
                 self._schedule_guard.validated(name, value, step, variable)
             )
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`. On JAX and PyTorch, a dataset of cached teacher
+        outputs is first checked against the teacher's weights (TensorFlow
+        checks each batch inside the step)."""
+        if keras.backend.backend() != "tensorflow":
+            teacher_cache.check_fingerprint_before_fit(x, self.teacher)
+        return super().fit(x, y, *args, **kwargs)
+
     def make_train_function(self, force=False):
         """Keras's train function, wrapped by the backend's step module: an
         in-step schedule's invalid value raises a `ValueError`, and (JAX)

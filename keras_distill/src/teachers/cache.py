@@ -22,6 +22,7 @@ cached outputs instead of running the teacher.
 """
 
 import keras
+import numpy as np
 from keras import ops
 from keras.src.utils.module_utils import tensorflow as tf
 
@@ -58,9 +59,19 @@ def _decode(outputs, num_classes, temperature):
     return ops.cast(outputs, "float32")
 
 
+def _stale_message(teacher):
+    return (
+        "Stale teacher cache: these cached teacher outputs were computed "
+        f"by a teacher whose weights differ from this Distiller's teacher "
+        f"'{teacher.name}'. Re-run keras_distill.cache_teacher_outputs "
+        "with the current teacher, or build the Distiller with "
+        "teacher=None to train from the cache as it is."
+    )
+
+
 def _check_fingerprint(cached, teacher):
-    if teacher is None:
-        return
+    if teacher is None or keras.backend.backend() != "tensorflow":
+        return  # Other backends: `check_fingerprint_before_fit`, on the host.
     with tf.init_scope():
         expected = fingerprint_as_int64(fingerprint(teacher))
     if expected == 0:
@@ -69,14 +80,29 @@ def _check_fingerprint(cached, teacher):
     tf.debugging.assert_equal(
         tf.reduce_all((found == expected) | (found == 0)),
         True,
-        message=(
-            "Stale teacher cache: these cached teacher outputs were computed "
-            f"by a teacher whose weights differ from this Distiller's teacher "
-            f"'{teacher.name}'. Re-run keras_distill.cache_teacher_outputs "
-            "with the current teacher, or build the Distiller with "
-            "teacher=None to train from the cache as it is."
-        ),
+        message=_stale_message(teacher),
     )
+
+
+def check_fingerprint_before_fit(x, teacher):
+    """The stale-cache check of JAX and PyTorch, once per `fit` on the host:
+    the first batch's fingerprint against the teacher's weights.
+
+    (TensorFlow checks every batch inside the step.) A cache holds one
+    fingerprint for all its batches, so the first one tells. Data that can't
+    be read ahead (a generator, a `PyDataset`) is not checked.
+    """
+    if teacher is None:
+        return
+    if tf.available and isinstance(x, tf.data.Dataset):
+        first = next(iter(x.take(1)), None)
+        x = None if first is None else keras.utils.unpack_x_y_sample_weight(first)[0]
+    if not (isinstance(x, dict) and FINGERPRINT in x):
+        return
+    expected = fingerprint_as_int64(fingerprint(teacher))
+    found = np.asarray(x[FINGERPRINT])
+    if expected != 0 and not np.all((found == expected) | (found == 0)):
+        raise ValueError(_stale_message(teacher))
 
 
 def cached_teacher_logits(cached, temperature, student_logits, teacher=None, terms=()):
@@ -145,6 +171,13 @@ def _encoder(teacher, top_k, fill, dtype, element_spec):
             }
         return encode(teacher_forward(teacher, inputs, temperature=1.0))
 
+    if keras.backend.backend() != "tensorflow":
+        # The teacher runs on the Keras backend, on NumPy batches from tf.data.
+        def backend_forward(inputs):
+            inputs = tf.nest.map_structure(np.asarray, inputs)
+            return keras.tree.map_structure(ops.convert_to_numpy, forward(inputs))
+
+        return backend_forward
     inputs_spec, _, _ = keras.utils.unpack_x_y_sample_weight(element_spec)
     return tf.function(forward, input_signature=[inputs_spec])
 
@@ -159,7 +192,7 @@ def _cached_elements(dataset, encode, fingerprint_int, stats):
     """Yields NumPy elements with teacher outputs; fills `stats`."""
     for element in dataset:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
-        outputs = tf.nest.map_structure(lambda t: t.numpy(), encode(x))
+        outputs = tf.nest.map_structure(np.asarray, encode(x))
         batch = int(tf.nest.flatten(x)[0].shape[0])
         if stats["first_batch_digest"] is None:
             stats["first_batch_digest"] = dataset_checks.batch_digest(x)
