@@ -14,9 +14,10 @@ metric updates) reads and writes the state, never the variables:
 3. `optimizer.stateless_apply`, then the logs.
 
 A value set by a callback (`distiller.temperature.assign(8.0)`) is part of
-the state passed to the next step, since Keras re-reads the variables after
-any callback that touches the model: no value is frozen at trace time, and
-nothing is retraced.
+the state passed to the next step: Keras re-reads the variables after a
+callback that touches `self.model`, and `wrap_train_function` writes values
+assigned through a held variable into the state. No value is frozen at trace
+time, and nothing is retraced.
 """
 
 import jax
