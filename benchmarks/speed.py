@@ -1,0 +1,246 @@
+"""Speed: keras-distill vs keras.distillation, per-epoch wall time on one machine.
+
+One process, one synthetic Fashion-MNIST-sized dataset (28x28x1, values do
+not change the cost), one CNN teacher (benchmarks/common.py::teacher_cnn) and
+one MLP student 784-256-10 whose hidden layer matches the teacher's `dense1`
+(so the built-in's FeatureDistillation, which has no adapter, can compare the
+two). Every row keeps its own compiled model and runs one epoch per round;
+the rounds interleave the rows, so a change in machine load hits all rows
+alike. The first round is the warm-up (tracing); each row's time is the
+median of the other rounds.
+
+Usage:
+  python -m benchmarks.speed                 # the full run (docs/benchmarks.md)
+  python -m benchmarks.speed --quick         # < 5 minutes
+  python -m benchmarks.speed --quick --tiny  # < 1 minute, for CI
+"""
+
+import argparse
+import statistics
+import time
+
+from benchmarks import common
+
+common.configure_environment()
+
+import keras  # noqa: E402
+
+import keras_distill as kd  # noqa: E402
+from benchmarks import features  # noqa: E402
+from benchmarks.features import Unavailable  # noqa: E402
+
+BATCH_SIZE = 128
+TEMPERATURE = 4.0
+ALPHA = 0.1
+TEACHER_FEATURE, STUDENT_FEATURE = "dense1", "hidden"
+
+# (name, what it measures) in report order.
+ROWS = (
+    ("teacher_forward", "teacher forward alone (predict)"),
+    ("student_plain", "student alone, plain fit (no teacher)"),
+    ("ours_online", "keras_distill.Distiller, KL, teacher online"),
+    ("ours_cached", "keras_distill.Distiller, KL, cached teacher outputs"),
+    ("builtin_logits", "keras.distillation.Distiller, LogitsDistillation(KL)"),
+    ("ours_feature", "keras_distill: KL + one feature term (Hint)"),
+    ("builtin_feature", "keras.distillation: Logits + one FeatureDistillation"),
+    ("ours_evaluate", "keras_distill.Distiller.evaluate"),
+    ("builtin_evaluate", "keras.distillation.Distiller.evaluate"),
+)
+# (description, numerator row, denominator row, the ratio must be <= this)
+TARGETS = (
+    ("online KD <= 1.0x the built-in", "ours_online", "builtin_logits", 1.0),
+    ("evaluate >= 5x faster than the built-in", "ours_evaluate", "builtin_evaluate", 0.2),
+    ("feature KD faster than the built-in", "ours_feature", "builtin_feature", 1.0),
+    ("cached KD <= 1.2x plain student", "ours_cached", "student_plain", 1.2),
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="6,000 examples per epoch, 3 rounds (< 5 min).")
+    parser.add_argument("--tiny", action="store_true",
+                        help="With --quick: CI smoke size (< 1 min).")
+    parser.add_argument("--examples", type=int, default=60000,
+                        help="Training examples per epoch.")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="Epochs per row; the first is the warm-up.")
+    parser.add_argument("--teacher-width", type=int, default=32)
+    parser.add_argument("--out", default="benchmarks/results/speed.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.examples, args.rounds = 6000, 3
+    if args.tiny:
+        args.examples, args.rounds, args.teacher_width = 512, 2, 8
+    if args.rounds < 2:
+        parser.error(f"--rounds: received {args.rounds}; expected >= 2 "
+                     "(one warm-up round, then the measured ones).")
+    return args
+
+
+# ----------------------------------------------------------------------
+# Rows: each returns `run()`, which does one epoch's work
+# ----------------------------------------------------------------------
+
+
+def _sparse_ce():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _builtin_logits_term():
+    return keras.distillation.LogitsDistillation(
+        temperature=TEMPERATURE, loss=keras.losses.KLDivergence())
+
+
+def _ours(teacher, student, terms):
+    features.check_backend()
+    distiller = kd.Distiller(
+        teacher=teacher, student=student, distillation_loss_fn=terms,
+        student_loss_fn=_sparse_ce(), alpha=ALPHA, temperature=TEMPERATURE)
+    distiller.compile(optimizer="adam")
+    return distiller
+
+
+def _builtin(teacher, student, terms):
+    distiller = keras.distillation.Distiller(
+        teacher=teacher, student=student, distillation_losses=terms,
+        student_loss_weight=ALPHA)
+    distiller.compile(optimizer="adam", loss=_sparse_ce())
+    return distiller
+
+
+def _fit_one_epoch(model, dataset):
+    return lambda: model.fit(dataset, epochs=1, verbose=0)
+
+
+def make_rows(teacher, ds, test_ds):
+    """name -> a zero-argument callable that runs one epoch (or raises
+    Unavailable). Each row trains its own student from the same initial
+    weights."""
+    student_weights = common.student_mlp(hidden=256).get_weights()
+
+    def student():
+        model = common.student_mlp(hidden=256)
+        model.set_weights(student_weights)
+        return model
+
+    def teacher_forward():
+        return lambda: teacher.predict(ds, verbose=0)
+
+    def student_plain():
+        model = student()
+        model.compile(optimizer="adam", loss=_sparse_ce())
+        return _fit_one_epoch(model, ds)
+
+    def ours_online():
+        return _fit_one_epoch(_ours(teacher, student(), kd.losses.KLDivergence()), ds)
+
+    def ours_cached():
+        distiller = _ours(teacher, student(), kd.losses.KLDivergence())
+        return _fit_one_epoch(distiller, features.cache_teacher_outputs(teacher, ds))
+
+    def builtin_logits():
+        return _fit_one_epoch(_builtin(teacher, student(), _builtin_logits_term()), ds)
+
+    def ours_feature():
+        terms = [kd.losses.KLDivergence(),
+                 features.hint(TEACHER_FEATURE, STUDENT_FEATURE)]
+        return _fit_one_epoch(_ours(teacher, student(), terms), ds)
+
+    def builtin_feature():
+        terms = [_builtin_logits_term(), keras.distillation.FeatureDistillation(
+            loss="mse", teacher_layer_name=TEACHER_FEATURE,
+            student_layer_name=STUDENT_FEATURE)]
+        return _fit_one_epoch(_builtin(teacher, student(), terms), ds)
+
+    def ours_evaluate():
+        distiller = _ours(teacher, student(), kd.losses.KLDivergence())
+        return lambda: distiller.evaluate(test_ds, verbose=0)
+
+    def builtin_evaluate():
+        distiller = _builtin(teacher, student(), _builtin_logits_term())
+        return lambda: distiller.evaluate(test_ds, verbose=0)
+
+    return {name: factory for name, factory in locals().items()
+            if name in dict(ROWS)}
+
+
+def measure(rows, rounds):
+    """Runs every row once per round, interleaved. Returns
+    {name: [seconds per round]} and {name: reason} for skipped rows."""
+    runners, skipped = {}, {}
+    for name, _ in ROWS:
+        try:
+            runners[name] = rows[name]()
+        except Unavailable as reason:
+            skipped[name] = str(reason)
+    times = {name: [] for name in runners}
+    for round_index in range(rounds):
+        for name, run in list(runners.items()):
+            start = time.perf_counter()
+            try:
+                run()
+            except Unavailable as reason:  # Raised lazily by some rows.
+                skipped[name] = str(reason)
+                del runners[name], times[name]
+                continue
+            times[name].append(time.perf_counter() - start)
+        print(f"round {round_index + 1}/{rounds}: " + ", ".join(
+            f"{name} {values[-1]:.2f}s" for name, values in times.items()), flush=True)
+    return times, skipped
+
+
+def report_rows(times, skipped):
+    medians = {name: statistics.median(values[1:]) for name, values in times.items()}
+    base = medians.get("student_plain")
+    rows = []
+    for name, description in ROWS:
+        if name in medians:
+            ratio = f"{medians[name] / base:.2f}x" if base else "-"
+            rows.append([name, description, f"{medians[name]:.3f}", ratio])
+        else:
+            rows.append([name, description, "skipped", skipped.get(name, "")])
+    targets = []
+    for description, numerator, denominator, limit in TARGETS:
+        if numerator in medians and denominator in medians:
+            ratio = medians[numerator] / medians[denominator]
+            shown = (f"{1 / ratio:.1f}x faster" if limit < 1 else f"{ratio:.2f}x")
+            targets.append([description, shown, "met" if ratio <= limit else "NOT met"])
+        else:
+            targets.append([description, "-", "not measured (row skipped)"])
+    return medians, rows, targets
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import tensorflow as tf
+
+    x, y = common.synthetic_data(args.examples, seed=0)
+    x_test, y_test = common.synthetic_data(max(args.examples // 6, BATCH_SIZE), seed=1)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH_SIZE).cache().prefetch(2)
+    test_ds = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(BATCH_SIZE).cache()
+    keras.utils.set_random_seed(0)
+    teacher = common.teacher_cnn(width=args.teacher_width)
+    student_flops = common.multiply_adds(common.student_mlp(hidden=256))
+    teacher_flops = common.multiply_adds(teacher)
+    print(f"teacher {teacher_flops:,} multiply-adds per image, student "
+          f"{student_flops:,} ({teacher_flops / student_flops:.0f}x)", flush=True)
+    times, skipped = measure(make_rows(teacher, ds, test_ds), args.rounds)
+    medians, rows, targets = report_rows(times, skipped)
+    print(common.markdown_table(
+        ["row", "what", "median s/epoch", "vs plain student"], rows))
+    print()
+    print(common.markdown_table(["target (CPU)", "measured", "status"], targets))
+    common.write_json(args.out, {
+        "command": common.command_line(), "machine": common.machine_description(),
+        "examples_per_epoch": args.examples, "test_examples": len(x_test),
+        "batch_size": BATCH_SIZE, "rounds": args.rounds,
+        "teacher_multiply_adds": teacher_flops, "student_multiply_adds": student_flops,
+        "seconds_per_round": times, "median_seconds": medians, "skipped": skipped,
+        "targets": {row[0]: {"measured": row[1], "status": row[2]} for row in targets},
+    })
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
