@@ -1,5 +1,7 @@
 """The Distiller: a `keras.Model` that trains a student from a frozen teacher."""
 
+import copy
+
 import keras
 from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
@@ -471,14 +473,8 @@ class Distiller(keras.Model):
         gradients = tape.gradient(scaled_loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))
         logs = self._metric_logs(y, y_pred, sample_weight)
-        if y is None:
-            # Without labels nothing label-based was computed: log none of it.
-            unlabeled = {self._student_loss_tracker.name}
-            if self._compile_metrics is not None:
-                unlabeled.update(self._compile_metrics.result())
-            logs = {k: v for k, v in logs.items() if k not in unlabeled}
-        logs["temperature"] = self.temperature.value
-        logs["alpha"] = self.alpha.value
+        logs["temperature"] = ops.convert_to_tensor(self.temperature)
+        logs["alpha"] = ops.convert_to_tensor(self.alpha)
         return logs
 
     def test_step(self, data):
@@ -488,10 +484,12 @@ class Distiller(keras.Model):
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
         )
         self._track_total_loss(loss, y_pred)
-        logs = self._metric_logs(y, y_pred, sample_weight)
-        distillation_names = {self._distillation_loss_tracker.name}
-        distillation_names.update(t.name for t in self._term_trackers)
-        return {k: v for k, v in logs.items() if k not in distillation_names}
+        return self._metric_logs(
+            y,
+            y_pred,
+            sample_weight,
+            exclude=[self._distillation_loss_tracker, *self._term_trackers],
+        )
 
     def _track_total_loss(self, loss, y_pred):
         batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
@@ -499,10 +497,32 @@ class Distiller(keras.Model):
             unscale_loss_for_distribution(loss), sample_weight=batch_size
         )
 
-    def _metric_logs(self, y, y_pred, sample_weight):
-        if y is not None and self._compile_metrics is not None:
+    def _metric_logs(self, y, y_pred, sample_weight, exclude=()):
+        """Results of this step's metrics. Without labels, nothing that needs
+        labels (student loss, compiled metrics) is logged."""
+        exclude = list(exclude)
+        if y is None:
+            exclude += [self._student_loss_tracker, self._compile_metrics]
+        elif self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
-        return self.get_metrics_result()
+        return self._metric_results(exclude)
+
+    def get_metrics_result(self):
+        return self._metric_results()
+
+    def _metric_results(self, exclude=()):
+        logs = {}
+        for metric in self.metrics:
+            if any(metric is other for other in exclude):
+                continue
+            if not getattr(metric, "built", True):
+                continue  # Compiled metrics never fed (no labels so far).
+            result = metric.result()
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[metric.name] = result
+        return logs
 
     # ------------------------------------------------------------------
     # Serialization
@@ -535,7 +555,7 @@ class Distiller(keras.Model):
 
     @staticmethod
     def _deserialize_loss_config(config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras deserialization mutates dicts.
         if config.get("student_loss_fn") is not None:
             config["student_loss_fn"] = _DESERIALIZE(config["student_loss_fn"])
         if config.get("distillation_loss_fn") is not None:
