@@ -31,13 +31,6 @@ def _check_model(model, argument):
         )
 
 
-def _static_output_shape(model):
-    outputs = getattr(model, "outputs", None)
-    if outputs and len(outputs) == 1:
-        return tuple(outputs[0].shape)
-    return None
-
-
 @keras.saving.register_keras_serializable(package="keras_distill")
 class Distiller(keras.Model):
     """Trains a student model from a frozen teacher by knowledge distillation.
@@ -175,7 +168,7 @@ class Distiller(keras.Model):
         if student_loss_fn is not None:
             student_loss_fn = keras.losses.get(student_loss_fn)
         self.student_loss_fn = student_loss_fn
-        terms = terms_lib.as_terms(distillation_loss_fn)
+        terms = terms_lib.as_terms(distillation_loss_fn, self.student)
         weights = terms_lib.as_weights(distillation_loss_weights, terms)
         self._set_hyperparameter("temperature", temperature, check_temperature)
         self._set_hyperparameter("alpha", alpha, check_unit_interval)
@@ -194,12 +187,7 @@ class Distiller(keras.Model):
         getattr(self, name).assign(check(start, argument=name))
 
     def _term_shapes(self, term):
-        if term.teacher_source == OUTPUTS and term.student_source == OUTPUTS:
-            return (
-                _static_output_shape(self.teacher),
-                _static_output_shape(self.student),
-            )
-        return None, None
+        return terms_lib.term_shapes(term, self.teacher, self.student)
 
     def _install_terms(self, terms, weights):
         """Creates one weight variable and one tracker per term."""
@@ -396,13 +384,15 @@ class Distiller(keras.Model):
             student_outputs = {OUTPUTS: y_pred}
         distillation_loss = zero
         for index, term in enumerate(self._terms):
-            values = term(
-                teacher_outputs[term.teacher_source],
-                student_outputs[term.student_source],
+            value = terms_lib.term_value(
+                term,
+                teacher_outputs,
+                student_outputs,
                 temperature=self.temperature,
-                y_true=y,
+                y=y,
+                sample_weight=sample_weight,
+                mask=mask,
             )
-            value = weighted_mean(values, sample_weight, mask)
             if self._term_trackers:
                 self._term_trackers[index].update_state(
                     value, sample_weight=batch_size

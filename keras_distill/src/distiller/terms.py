@@ -2,9 +2,12 @@
 
 import keras
 
+from keras_distill.src.distiller import outputs as outputs_lib
+from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import DistillationLoss
 from keras_distill.src.losses.kd import KLDivergence
 from keras_distill.src.losses.keras_loss import KerasLoss
+from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.utils.errors import invalid_argument
 
 
@@ -27,21 +30,18 @@ def as_term(loss):
     )
 
 
-def as_terms(distillation_loss_fn):
-    """Normalizes `distillation_loss_fn` into a non-empty list of terms."""
+def as_terms(distillation_loss_fn, student=None):
+    """Normalizes `distillation_loss_fn` into a non-empty list of terms.
+
+    A dict `{output: loss}`, or a list with one loss (or `None`) per output
+    of a multi-output `student`, gives one term per output (see
+    `outputs.per_output_terms`); any other list is several terms.
+    """
     if distillation_loss_fn is None:
         return [KLDivergence()]
-    if isinstance(distillation_loss_fn, (list, tuple)):
-        if not distillation_loss_fn:
-            raise invalid_argument(
-                "distillation_loss_fn",
-                distillation_loss_fn,
-                "at least one loss",
-                "Pass None to use keras_distill.losses.KLDivergence().",
-            )
-        terms = [as_term(loss) for loss in distillation_loss_fn]
-    else:
-        terms = [as_term(distillation_loss_fn)]
+    terms = outputs_lib.per_output_terms(
+        distillation_loss_fn, outputs_lib.model_outputs(student), as_term
+    ) or _listed_terms(distillation_loss_fn)
     names = [term.name for term in terms]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -52,6 +52,20 @@ def as_terms(distillation_loss_fn):
             f"Give the repeated terms {duplicates} a `name=` of their own.",
         )
     return terms
+
+
+def _listed_terms(distillation_loss_fn):
+    """One term, or a list of terms all reading the same outputs."""
+    if not isinstance(distillation_loss_fn, (list, tuple)):
+        return [as_term(distillation_loss_fn)]
+    if not distillation_loss_fn:
+        raise invalid_argument(
+            "distillation_loss_fn",
+            distillation_loss_fn,
+            "at least one loss",
+            "Pass None to use keras_distill.losses.KLDivergence().",
+        )
+    return [as_term(loss) for loss in distillation_loss_fn]
 
 
 def as_weights(distillation_loss_weights, terms):
@@ -84,3 +98,72 @@ def as_weights(distillation_loss_weights, terms):
                 "numbers >= 0 (or schedules)",
             )
     return list(weights)
+
+
+def _static_shape(model, key, role):
+    """Static shape of the `role` model's output `key`, or None if unknown."""
+    try:
+        structure = model.output
+    except (AttributeError, ValueError, RuntimeError):
+        return None  # Not a functional model: outputs are known at the first step.
+    if key is None:
+        return tuple(structure.shape) if hasattr(structure, "shape") else None
+    try:
+        return tuple(outputs_lib.select(structure, key).shape)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise invalid_argument(
+            "output",
+            key,
+            f"an output of the {role} model '{model.name}'",
+            "Give the teacher and the student the same output names.",
+        ) from None
+
+
+def term_shapes(term, teacher, student):
+    """Static (teacher, student) shapes of what `term` reads, for validation.
+
+    Raises when a term reads the whole output of a multi-output student.
+    """
+    if term.teacher_source != OUTPUTS or term.student_source != OUTPUTS:
+        return None, None
+    outputs = outputs_lib.model_outputs(student)
+    if outputs is not None and term.output is None:
+        raise invalid_argument(
+            "distillation_loss_fn",
+            term,
+            f"one loss per output, since the student has several outputs "
+            f"{[name for _, name in outputs]}",
+            "Pass a dict {output_name: loss or None}, or a list with one "
+            "loss (or None) per output.",
+        )
+    return (
+        _static_shape(teacher, term.output, "teacher"),
+        _static_shape(student, term.output, "student"),
+    )
+
+
+def term_value(term, teacher_outputs, student_outputs, temperature, y=None,
+               sample_weight=None, mask=None):
+    """The weighted mean of `term` over a batch: what the Distiller weighs.
+
+    `teacher_outputs` / `student_outputs` map sources to outputs. A term with
+    an `output` reads that output, the matching entry of structured `y` and
+    `sample_weight`, and that output's Keras mask.
+    """
+    teacher = teacher_outputs[term.teacher_source]
+    student = student_outputs[term.student_source]
+    if term.output is not None:
+        teacher = outputs_lib.select(teacher, term.output)
+        student = outputs_lib.select(student, term.output)
+        y = outputs_lib.select(y, term.output)
+        sample_weight = outputs_lib.select(sample_weight, term.output)
+        mask = getattr(student, "_keras_mask", None)
+    values = term(
+        teacher,
+        student,
+        temperature=temperature,
+        y_true=y,
+        sample_weight=sample_weight,
+        mask=mask,
+    )
+    return weighted_mean(values, sample_weight, mask)

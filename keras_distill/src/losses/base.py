@@ -4,6 +4,7 @@ import re
 
 import keras
 
+from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.validation import check_temperature
 
 # Source name meaning "the model's final outputs" (as opposed to a layer).
@@ -11,7 +12,8 @@ OUTPUTS = "__outputs__"
 
 
 def _snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+    """`KLDivergence` -> `kl_divergence`, `LogitMSE` -> `logit_mse`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
@@ -26,25 +28,34 @@ class DistillationLoss:
     shell around it.
 
     A term reads the models' final outputs unless it names layers through
-    `teacher_layer` / `student_layer` (feature terms).
+    `teacher_layer` / `student_layer` (feature terms). For multi-output
+    models, `output` selects one output: a key of a dict output, or an index
+    of a list output (the Distiller sets it when `distillation_loss_fn` is a
+    dict or a per-output list).
 
     Args:
         temperature: Optional float > 0. When given, this term uses it instead
             of the Distiller's (possibly scheduled) temperature.
         name: Name under which the term is logged. Defaults to the snake-case
             class name.
+        output: Optional output key (str) or index (int) of a multi-output
+            model; `None` reads the whole output.
     """
 
     #: Whether `call` needs the hard labels `y_true` (e.g. DKD).
     requires_labels = False
     #: Whether `call` uses the temperature at all (the Distiller logs it).
     uses_temperature = True
+    #: Whether `call` takes `sample_weight` and `mask` (terms with batch
+    #: statistics, e.g. DIST, which must leave out padded positions).
+    uses_sample_weight = False
 
-    def __init__(self, temperature=None, name=None):
+    def __init__(self, temperature=None, name=None, output=None):
         if temperature is not None:
             temperature = check_temperature(temperature)
         self.temperature = temperature
         self.name = name or _snake_case(type(self).__name__)
+        self.output = check_output(output)
 
     @property
     def teacher_source(self):
@@ -57,11 +68,14 @@ class DistillationLoss:
         return getattr(self, "student_layer", None) or OUTPUTS
 
     def __call__(self, teacher_outputs, student_outputs, temperature=1.0,
-                 y_true=None):
+                 y_true=None, sample_weight=None, mask=None):
         if self.temperature is not None:
             temperature = self.temperature
+        kwargs = {}
+        if self.uses_sample_weight:
+            kwargs = {"sample_weight": sample_weight, "mask": mask}
         return self.call(
-            teacher_outputs, student_outputs, temperature, y_true=y_true
+            teacher_outputs, student_outputs, temperature, y_true=y_true, **kwargs
         )
 
     def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
@@ -92,12 +106,35 @@ class DistillationLoss:
             )
 
     def get_config(self):
-        return {"temperature": self.temperature, "name": self.name}
+        config = {"temperature": self.temperature, "name": self.name}
+        if self.output is not None:
+            config["output"] = self.output
+        return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # `output` is set after construction, so subclasses whose constructor
+        # does not take it still round-trip.
+        config = dict(config)
+        output = config.pop("output", None)
+        term = cls(**config)
+        term.output = check_output(output)
+        return term
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def check_output(output):
+    """Returns `output` after checking it is None, a str, or an int >= 0."""
+    if output is None or isinstance(output, str):
+        return output
+    if isinstance(output, int) and not isinstance(output, bool) and output >= 0:
+        return output
+    raise invalid_argument(
+        "output",
+        output,
+        "None, an output name (str), or an output index (int >= 0)",
+        "It selects one output of a multi-output model.",
+    )

@@ -1,12 +1,14 @@
-"""Hinton knowledge distillation: temperature-softened KL divergence."""
+"""Hinton knowledge distillation: temperature-softened KL and cross-entropy."""
 
 import keras
 from keras import ops
 
-from keras_distill.src.losses.base import DistillationLoss
+from keras_distill.src.losses.softened import SoftenedLoss
+from keras_distill.src.losses.softened import kl_from_log_probs
+from keras_distill.src.losses.softened import soften
 
 
-def kl_divergence(teacher_logits, student_logits, temperature=1.0, axis=-1):
+def kl_divergence(teacher_logits, student_logits, temperature=1.0, standardize=False, axis=-1):
     """Per-example `T^2 * KL(softmax(t / T) || softmax(s / T))`.
 
     Computed from log-softmax in float32, so it stays finite for logits of
@@ -17,35 +19,63 @@ def kl_divergence(teacher_logits, student_logits, temperature=1.0, axis=-1):
         teacher_logits: Tensor `(batch, ..., classes)` of teacher logits.
         student_logits: Tensor of the same shape, student logits.
         temperature: Float or scalar tensor > 0.
+        standardize: Whether to z-score each model's logits first (Sun et
+            al., CVPR 2024; see `standardize_logits`).
         axis: The class axis.
 
     Returns:
         Tensor `(batch, ...)` of per-example values, float32.
     """
-    temperature = ops.cast(temperature, "float32")
-    t = ops.cast(teacher_logits, "float32") / temperature
-    s = ops.cast(student_logits, "float32") / temperature
-    log_p_teacher = ops.log_softmax(t, axis=axis)
-    log_p_student = ops.log_softmax(s, axis=axis)
-    p_teacher = ops.exp(log_p_teacher)
-    kl = ops.sum(p_teacher * (log_p_teacher - log_p_student), axis=axis)
-    return kl * ops.square(temperature)
+    log_p_teacher = ops.log_softmax(soften(teacher_logits, temperature, standardize, axis), axis)
+    log_p_student = ops.log_softmax(soften(student_logits, temperature, standardize, axis), axis)
+    kl = kl_from_log_probs(log_p_teacher, log_p_student, axis=axis)
+    return kl * ops.square(ops.cast(temperature, "float32"))
+
+
+def soft_target_cross_entropy(
+    teacher_logits, student_logits, temperature=1.0, standardize=False, axis=-1
+):
+    """Per-example `-T^2 * sum softmax(t / T) * log_softmax(s / T)`.
+
+    Equals `kl_divergence` plus `T^2` times the teacher's entropy, which has
+    no gradient with respect to the student: same gradients, different value.
+
+    Args:
+        teacher_logits: Tensor `(batch, ..., classes)` of teacher logits.
+        student_logits: Tensor of the same shape, student logits.
+        temperature: Float or scalar tensor > 0.
+        standardize: Whether to z-score each model's logits first.
+        axis: The class axis.
+
+    Returns:
+        Tensor `(batch, ...)` of per-example values, float32.
+    """
+    p_teacher = ops.softmax(soften(teacher_logits, temperature, standardize, axis), axis)
+    log_p_student = ops.log_softmax(soften(student_logits, temperature, standardize, axis), axis)
+    cross_entropy = -ops.sum(p_teacher * log_p_student, axis=axis)
+    return cross_entropy * ops.square(ops.cast(temperature, "float32"))
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
-class KLDivergence(DistillationLoss):
+class KLDivergence(SoftenedLoss):
     """Hinton KD: `T^2 * KL(softmax(teacher / T) || softmax(student / T))`.
 
     The default distillation term of `Distiller`. Takes logits (not
     probabilities) from both models; the softmax and the `T^2` factor are
-    inside the math, so they can never be skipped.
+    inside the math, so they can never be skipped. With `standardize=True`
+    each model's logits are z-scored before the softmax:
+    `T^2 * KL(softmax(Z(teacher) / T) || softmax(Z(student) / T))`.
 
     Reference: Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural
-    Network", 2015. https://arxiv.org/abs/1503.02531
+    Network", 2015. https://arxiv.org/abs/1503.02531. Standardization: Sun et
+    al., "Logit Standardization in Knowledge Distillation", CVPR 2024.
+    https://arxiv.org/abs/2403.01427
 
     Args:
         temperature: Optional float > 0 overriding the Distiller's.
+        standardize: Whether to z-score the logits first (Sun et al.).
         name: Name in logs. Defaults to `"kl_divergence"`.
+        output: Output key or index of a multi-output model.
 
     Example:
 
@@ -57,4 +87,31 @@ class KLDivergence(DistillationLoss):
     """
 
     def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return kl_divergence(teacher_outputs, student_outputs, temperature)
+        return kl_divergence(teacher_outputs, student_outputs, temperature, self.standardize)
+
+
+@keras.saving.register_keras_serializable(package="keras_distill")
+class SoftTargetCrossEntropy(SoftenedLoss):
+    """Cross-entropy with the teacher's soft targets, `T^2`-scaled.
+
+    `-T^2 * sum_k softmax(teacher / T)_k * log softmax(student / T)_k`: the
+    loss of Hinton et al.'s paper as written. Its gradients equal those of
+    `KLDivergence`; its value is higher by `T^2 * H(teacher)`, so it is not
+    zero when the student matches the teacher. Prefer `KLDivergence` when
+    you read the loss value (it reaches 0); use this one to compare with
+    code that reports soft-target cross-entropy.
+
+    Reference: Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural
+    Network", 2015. https://arxiv.org/abs/1503.02531
+
+    Args:
+        temperature: Optional float > 0 overriding the Distiller's.
+        standardize: Whether to z-score the logits first (Sun et al. 2024).
+        name: Name in logs. Defaults to `"soft_target_cross_entropy"`.
+        output: Output key or index of a multi-output model.
+    """
+
+    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
+        return soft_target_cross_entropy(
+            teacher_outputs, student_outputs, temperature, self.standardize
+        )

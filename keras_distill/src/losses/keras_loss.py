@@ -73,4 +73,4 @@ class KerasLoss(DistillationLoss):
     def from_config(cls, config):
         config = dict(config)
         config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
-        return cls(**config)
+        return super().from_config(config)

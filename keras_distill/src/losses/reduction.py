@@ -33,6 +33,19 @@ def weighted_mean(values, sample_weight=None, mask=None):
     values = ops.cast(values, "float32")
     if len(values.shape) == 0:
         return values
+    weights = combined_weights(values, sample_weight, mask)
+    if weights is None:
+        return ops.mean(values)
+    weighted = ops.where(weights != 0, values * weights, ops.zeros_like(values))
+    return ops.divide_no_nan(ops.sum(weighted), ops.sum(weights))
+
+
+def combined_weights(values, sample_weight=None, mask=None):
+    """`sample_weight * mask` as float32, broadcast to the shape of `values`.
+
+    Returns `None` when both are `None`. Terms with batch statistics (DIST)
+    use it to weigh positions exactly as `weighted_mean` will.
+    """
     weights = None
     if sample_weight is not None:
         weights = _align(sample_weight, values)
@@ -40,7 +53,5 @@ def weighted_mean(values, sample_weight=None, mask=None):
         mask = _align(mask, values)
         weights = mask if weights is None else weights * mask
     if weights is None:
-        return ops.mean(values)
-    weights = ops.broadcast_to(weights, ops.shape(values))
-    weighted = ops.where(weights != 0, values * weights, ops.zeros_like(values))
-    return ops.divide_no_nan(ops.sum(weighted), ops.sum(weights))
+        return None
+    return ops.broadcast_to(weights, ops.shape(values))

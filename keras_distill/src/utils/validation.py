@@ -34,3 +34,26 @@ def check_unit_interval(value, argument):
             f"1 - {argument} weighs distillation.",
         )
     return float(value)
+
+
+def check_in_range(value, argument, low=None, high=None, fix=None):
+    """Returns `value` as a float after checking `low <= value <= high`.
+
+    Either bound may be `None` (unbounded). Used for loss hyperparameters
+    such as DKD's `alpha`/`beta` (>= 0) or JensenShannon's `beta` (in [0, 1]).
+    """
+    expected = {
+        (False, False): "a finite number",
+        (True, False): f"a number >= {low}",
+        (False, True): f"a number <= {high}",
+        (True, True): f"a number in [{low}, {high}]",
+    }[(low is not None, high is not None)]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid_argument(argument, value, expected, fix)
+    if (
+        not math.isfinite(value)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
+        raise invalid_argument(argument, value, expected, fix)
+    return float(value)

@@ -1,0 +1,107 @@
+"""Multi-output models: one set of distillation terms per output."""
+
+import copy
+
+from keras_distill.src.losses.base import check_output
+from keras_distill.src.utils.errors import invalid_argument
+
+
+def model_outputs(model):
+    """`[(key, name), ...]` for a multi-output functional model, else `None`.
+
+    `key` selects the output from what the model returns (a dict key or a
+    list index); `name` is what users call it (the dict key, or the output
+    layer's name). Models with one output, and subclassed models whose
+    outputs are not known before a call, give `None`.
+    """
+    try:
+        structure = model.output
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    if isinstance(structure, dict):
+        return [(key, key) for key in structure]
+    if isinstance(structure, (list, tuple)) and len(structure) > 1:
+        names = list(getattr(model, "output_names", None) or [])
+        if len(names) != len(structure):
+            names = [f"output_{index}" for index in range(len(structure))]
+        return list(enumerate(names))
+    return None
+
+
+def select(structure, key):
+    """`structure[key]` for a term reading one output of a multi-output model."""
+    if key is None or not isinstance(structure, (dict, list, tuple)):
+        return structure
+    return structure[key]
+
+
+def _resolve(key, outputs):
+    """`(key, name)` of the output a dict entry `key` refers to."""
+    if outputs is None:
+        check_output(key)
+        return key, key if isinstance(key, str) else f"output_{key}"
+    for output_key, name in outputs:
+        if key in (output_key, name):
+            return output_key, name
+    raise invalid_argument(
+        "distillation_loss_fn",
+        key,
+        f"keys naming the student's outputs: {[name for _, name in outputs]}",
+        "Map each output name to a loss, or to None to skip that output.",
+    )
+
+
+def _entries(distillation_loss_fn, outputs):
+    """`[(key, name, losses)]` of a per-output spec, or `None` if it is not one."""
+    if isinstance(distillation_loss_fn, dict):
+        return [(*_resolve(key, outputs), losses) for key, losses in distillation_loss_fn.items()]
+    if not isinstance(distillation_loss_fn, (list, tuple)) or outputs is None:
+        return None
+    if any(getattr(loss, "output", None) is not None for loss in distillation_loss_fn):
+        return None  # Terms that already name their output (e.g. from a config).
+    if len(distillation_loss_fn) != len(outputs):
+        raise invalid_argument(
+            "distillation_loss_fn",
+            distillation_loss_fn,
+            f"one loss (or None) per output of the student, {len(outputs)} in "
+            f"all: {[name for _, name in outputs]}",
+            "Or pass a dict {output_name: loss}.",
+        )
+    return [(key, name, losses) for (key, name), losses in zip(outputs, distillation_loss_fn)]
+
+
+def per_output_terms(distillation_loss_fn, outputs, as_term):
+    """Terms of a dict / per-output list spec, or `None` for other specs.
+
+    Each entry may be a loss, a list of losses, or `None` (that output is not
+    distilled). Every term is a copy reading its output (`term.output`) and
+    logged as `<output name>_<term name>`.
+    """
+    entries = _entries(distillation_loss_fn, outputs)
+    if entries is None:
+        return None
+    terms = []
+    for key, name, losses in entries:
+        if losses is None:
+            continue
+        for loss in losses if isinstance(losses, (list, tuple)) else [losses]:
+            term = copy.copy(as_term(loss))
+            if term.output is not None:
+                raise invalid_argument(
+                    "distillation_loss_fn",
+                    distillation_loss_fn,
+                    "terms without `output` inside a per-output dict or list",
+                    f"`{term.name}` already reads output {term.output!r}: list it "
+                    "on its own instead.",
+                )
+            term.output = key
+            term.name = f"{name}_{term.name}"
+            terms.append(term)
+    if not terms:
+        raise invalid_argument(
+            "distillation_loss_fn",
+            distillation_loss_fn,
+            "a loss for at least one output",
+            "None skips an output; give at least one output a loss.",
+        )
+    return terms

@@ -1,0 +1,417 @@
+"""One conformance suite for every exported distillation loss (STYLE rule 8).
+
+Each loss in `keras_distill.losses` goes through the same checks: a numpy
+reference value (T^2 included, several temperatures), zero when teacher ==
+student, finite gradients for logits of magnitude 1e3 at T=0.5 and T=20,
+float16/bfloat16 inputs, sample weights and masks (explicit and Keras
+masks), an all-masked batch, the config round trip, and one real `fit()`
+step plus a `.keras` save/load of a Distiller using it.
+
+The numpy references are written independently of the library, in float64,
+following each paper's formula or its authors' code.
+"""
+
+import dataclasses
+import inspect
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_distill as kd
+from keras_distill.src.distiller.terms import term_value
+from keras_distill.src.losses.base import OUTPUTS
+
+BATCH, TIME, CLASSES = 6, 4, 5
+
+
+# ----------------------------------------------------------------------------
+# numpy references (float64)
+# ----------------------------------------------------------------------------
+
+
+def _log_softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def _softmax(x):
+    return np.exp(_log_softmax(x))
+
+
+def _zscore(x):
+    # Sun et al.'s code: (x - mean) / std, with torch's unbiased std.
+    return (x - x.mean(-1, keepdims=True)) / x.std(-1, ddof=1, keepdims=True)
+
+
+def _kl(t, s, temperature, standardize=False):
+    if standardize:
+        t, s = _zscore(t), _zscore(s)
+    log_p, log_q = _log_softmax(t / temperature), _log_softmax(s / temperature)
+    return temperature**2 * (np.exp(log_p) * (log_p - log_q)).sum(-1)
+
+
+def _soft_target_ce(t, s, temperature, y):
+    return -(temperature**2) * (_softmax(t / temperature) * _log_softmax(s / temperature)).sum(-1)
+
+
+def _jensen_shannon(beta, standardize=False):
+    def reference(t, s, temperature, y):
+        if standardize:
+            t, s = _zscore(t), _zscore(s)
+        p, q = _softmax(t / temperature), _softmax(s / temperature)
+        m = beta * p + (1 - beta) * q
+        jsd = beta * (p * np.log(p / m)).sum(-1) + (1 - beta) * (q * np.log(q / m)).sum(-1)
+        return temperature**2 * jsd
+
+    return reference
+
+
+def _huber(t, s, temperature, y, delta=0.5):
+    d = np.abs(s - t)
+    return np.where(d <= delta, 0.5 * d**2, delta * d - 0.5 * delta**2).mean(-1)
+
+
+def _cosine(t, s, temperature, y):
+    dot = (t * s).sum(-1)
+    return 1 - dot / (np.linalg.norm(t, axis=-1) * np.linalg.norm(s, axis=-1))
+
+
+def _dkd(t, s, temperature, y, alpha=1.0, beta=8.0):
+    # As the authors' code (mdistiller dkd_loss): probabilities, then logs.
+    gt = np.eye(t.shape[-1])[y]
+    p_t, p_s = _softmax(t / temperature), _softmax(s / temperature)
+    b_t = np.stack([(p_t * gt).sum(-1), (p_t * (1 - gt)).sum(-1)], -1)
+    b_s = np.stack([(p_s * gt).sum(-1), (p_s * (1 - gt)).sum(-1)], -1)
+    tckd = (b_t * (np.log(b_t) - np.log(b_s))).sum(-1)
+    n_t = _softmax(t / temperature - 1000.0 * gt)
+    log_n_s = _log_softmax(s / temperature - 1000.0 * gt)
+    nckd = (n_t * (np.log(n_t + 1e-300) - log_n_s) * (1 - gt)).sum(-1)
+    return temperature**2 * (alpha * tckd + beta * nckd)
+
+
+def _pearson(a, b, axis, weights):
+    a = a - (weights * a).sum(axis, keepdims=True) / weights.sum(axis, keepdims=True)
+    b = b - (weights * b).sum(axis, keepdims=True) / weights.sum(axis, keepdims=True)
+    cov = (weights * a * b).sum(axis)
+    return cov / np.sqrt((weights * a * a).sum(axis) * (weights * b * b).sum(axis))
+
+
+def _dist_batch(t, s, temperature, y, weights):
+    # Huang et al.'s DIST with positions weighted by `weights` (all 1: the
+    # authors' code). A batch statistic: returns the reduced loss itself.
+    p_t = _softmax(t / temperature).reshape(-1, t.shape[-1])
+    p_s = _softmax(s / temperature).reshape(-1, t.shape[-1])
+    w = weights.reshape(-1, 1)
+    inter = 1 - _pearson(p_t, p_s, -1, np.ones_like(p_t))
+    intra = 1 - _pearson(p_t, p_s, 0, w).mean()
+    return temperature**2 * ((w[:, 0] * inter).sum() / w.sum() + intra)
+
+
+def _bernoulli_kl(t, s, temperature, y):
+    p, q = 1 / (1 + np.exp(-t / temperature)), 1 / (1 + np.exp(-s / temperature))
+    kl = p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+    return temperature**2 * kl.mean(-1)
+
+
+def _keras_kl(t, s, temperature, y):
+    # keras.losses.kl_divergence clips both distributions to [1e-7, 1].
+    p = np.clip(_softmax(t / temperature), 1e-7, 1)
+    q = np.clip(_softmax(s / temperature), 1e-7, 1)
+    return temperature**2 * (p * np.log(p / q)).sum(-1)
+
+
+# ----------------------------------------------------------------------------
+# The cases: every exported loss class, some with a second configuration
+# ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    make: object  # () -> DistillationLoss
+    reference: object  # (t, s, T, y) -> per-example values
+    batch_reference: object = None  # (t, s, T, y, weights) -> reduced loss
+    zero_when_equal: bool = True
+
+    def loss(self, t, s, temperature, y, weights=None):
+        """The reference of what the Distiller adds: the weighted mean."""
+        weights = np.ones(t.shape[:-1]) if weights is None else weights
+        if self.batch_reference is not None:
+            return self.batch_reference(t, s, temperature, y, weights)
+        if weights.sum() == 0:
+            return 0.0
+        values = self.reference(t, s, temperature, y)
+        return (weights * values).sum() / weights.sum()
+
+
+L = kd.losses
+CASES = [
+    Case("KLDivergence", L.KLDivergence, lambda t, s, T, y: _kl(t, s, T)),
+    Case(
+        "KLDivergence-standardize",
+        lambda: L.KLDivergence(standardize=True),
+        lambda t, s, T, y: _kl(t, s, T, standardize=True),
+    ),
+    Case("SoftTargetCrossEntropy", L.SoftTargetCrossEntropy, _soft_target_ce,
+         zero_when_equal=False),
+    Case("ReverseKLDivergence", L.ReverseKLDivergence, lambda t, s, T, y: _kl(s, t, T)),
+    Case("JensenShannon", L.JensenShannon, _jensen_shannon(0.5)),
+    Case(
+        "JensenShannon-beta0.2-standardize",
+        lambda: L.JensenShannon(beta=0.2, standardize=True),
+        _jensen_shannon(0.2, standardize=True),
+    ),
+    Case("LogitMSE", L.LogitMSE, lambda t, s, T, y: ((s - t) ** 2).mean(-1)),
+    Case("LogitHuber", lambda: L.LogitHuber(delta=0.5), _huber),
+    Case("LogitCosine", L.LogitCosine, _cosine),
+    Case("DKD", L.DKD, _dkd),
+    Case(
+        "DKD-alpha2-beta0.5",
+        lambda: L.DKD(alpha=2.0, beta=0.5),
+        lambda t, s, T, y: _dkd(t, s, T, y, alpha=2.0, beta=0.5),
+    ),
+    Case("DIST", L.DIST, None, batch_reference=_dist_batch),
+    Case("BernoulliKLDivergence", L.BernoulliKLDivergence, _bernoulli_kl),
+    Case("KerasLoss", lambda: L.KerasLoss(keras.losses.KLDivergence()), _keras_kl),
+]
+TEMPERATURE_FREE = (L.LogitMSE, L.LogitHuber, L.LogitCosine)
+
+
+def parametrize_cases(cases=CASES):
+    return pytest.mark.parametrize("case", cases, ids=[case.id for case in cases])
+
+
+def _logits(rng, shape, scale=3.0):
+    return rng.normal(size=shape) * scale
+
+
+def _labels(rng, shape):
+    return rng.integers(0, CLASSES, size=shape)
+
+
+def _value(term, t, s, temperature, y=None, sample_weight=None, mask=None):
+    return term_value(
+        term, {OUTPUTS: t}, {OUTPUTS: s}, temperature, y=y, sample_weight=sample_weight, mask=mask
+    )
+
+
+def test_every_exported_loss_has_a_case():
+    exported = {
+        obj
+        for name in L.__all__
+        if inspect.isclass(obj := getattr(L, name))
+        and issubclass(obj, L.DistillationLoss)
+        and obj is not L.DistillationLoss
+    }
+    covered = {type(case.make()) for case in CASES}
+    assert exported == covered
+
+
+# ----------------------------------------------------------------------------
+# Values
+# ----------------------------------------------------------------------------
+
+
+@parametrize_cases()
+@pytest.mark.parametrize("temperature", [1.0, 4.0, 20.0])
+def test_matches_numpy_reference(case, temperature):
+    rng = np.random.default_rng(1)
+    t, s = _logits(rng, (BATCH, CLASSES)), _logits(rng, (BATCH, CLASSES))
+    y = _labels(rng, (BATCH,))
+    term = case.make()
+    values = term(t.astype("float32"), s.astype("float32"), temperature=temperature, y_true=y)
+    assert values.shape == (BATCH,)
+    assert values.dtype == "float32"
+    if case.batch_reference is None:
+        np.testing.assert_allclose(values, case.reference(t, s, temperature, y), rtol=2e-4,
+                                   atol=1e-5 * temperature**2)
+    expected = case.loss(t, s, temperature, y)
+    actual = _value(term, t.astype("float32"), s.astype("float32"), temperature, y)
+    np.testing.assert_allclose(actual, expected, rtol=2e-4, atol=1e-5 * temperature**2)
+
+
+@parametrize_cases([case for case in CASES if case.zero_when_equal])
+@pytest.mark.parametrize("temperature", [1.0, 20.0])
+def test_zero_when_teacher_equals_student(case, temperature):
+    rng = np.random.default_rng(2)
+    t = _logits(rng, (BATCH, CLASSES)).astype("float32")
+    y = _labels(rng, (BATCH,))
+    term = case.make()
+    np.testing.assert_allclose(_value(term, t, t, temperature, y), 0.0, atol=1e-5 * temperature**2)
+    if case.batch_reference is None:  # DIST's per-position shares only sum to 0.
+        values = term(t, t, temperature=temperature, y_true=y)
+        np.testing.assert_allclose(values, 0.0, atol=1e-5 * temperature**2)
+
+
+@parametrize_cases()
+@pytest.mark.parametrize("temperature", [0.5, 20.0])
+def test_finite_gradients_for_large_logits(case, temperature):
+    rng = np.random.default_rng(3)
+    t = tf.constant(_logits(rng, (BATCH, CLASSES), scale=1e3), "float32")
+    s = tf.Variable(_logits(rng, (BATCH, CLASSES), scale=1e3), dtype="float32")
+    y = _labels(rng, (BATCH,))
+    with tf.GradientTape() as tape:
+        loss = _value(case.make(), t, s, temperature, y)
+    gradient = tape.gradient(loss, s)
+    assert np.isfinite(loss.numpy())
+    assert np.all(np.isfinite(gradient.numpy()))
+
+
+@parametrize_cases()
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_inputs(case, dtype):
+    rng = np.random.default_rng(4)
+    t = tf.constant(_logits(rng, (BATCH, CLASSES)), dtype)
+    s = tf.constant(_logits(rng, (BATCH, CLASSES)), dtype)
+    y = _labels(rng, (BATCH,))
+    values = case.make()(t, s, temperature=2.0, y_true=y)
+    assert values.dtype == "float32"
+    # The math runs in float32 on the rounded inputs: same as the reference.
+    t64, s64 = tf.cast(t, "float64").numpy(), tf.cast(s, "float64").numpy()
+    expected = case.loss(t64, s64, 2.0, y)
+    np.testing.assert_allclose(_value(case.make(), t, s, 2.0, y), expected, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# Weights and masks
+# ----------------------------------------------------------------------------
+
+
+def _padded_batch(rng):
+    """Sequence logits `(batch, time, vocab)`, labels, and padding weights.
+
+    Padded positions hold huge logits and out-of-range labels: they must not
+    change the result.
+    """
+    t = _logits(rng, (BATCH, TIME, CLASSES))
+    s = _logits(rng, (BATCH, TIME, CLASSES))
+    y = _labels(rng, (BATCH, TIME))
+    lengths = np.array([4, 3, 1, 4, 2, 3])
+    valid = np.arange(TIME)[None, :] < lengths[:, None]
+    t_padded = np.where(valid[..., None], t, 1e3 * rng.normal(size=t.shape))
+    return t, t_padded, s, y, np.where(valid, y, -1), valid
+
+
+@parametrize_cases()
+def test_sequence_logits_with_sample_weight_and_mask(case):
+    rng = np.random.default_rng(5)
+    t, t_padded, s, y, y_padded, valid = _padded_batch(rng)
+    term = case.make()
+    weights = valid * rng.uniform(0.5, 2.0, size=valid.shape)
+    args = (t_padded.astype("float32"), s.astype("float32"), 2.0, y_padded)
+    np.testing.assert_allclose(
+        _value(term, *args, sample_weight=weights), case.loss(t, s, 2.0, y, weights), rtol=2e-4,
+        atol=1e-5,
+    )
+    expected = case.loss(t, s, 2.0, y, valid.astype("float64"))
+    np.testing.assert_allclose(_value(term, *args, mask=valid), expected, rtol=2e-4, atol=1e-5)
+
+
+@parametrize_cases()
+def test_all_masked_batch_gives_zero(case):
+    rng = np.random.default_rng(6)
+    t = tf.constant(_logits(rng, (BATCH, TIME, CLASSES)), "float32")
+    s = tf.Variable(_logits(rng, (BATCH, TIME, CLASSES)), dtype="float32")
+    mask = np.zeros((BATCH, TIME), dtype=bool)
+    with tf.GradientTape() as tape:
+        loss = _value(case.make(), t, s, 2.0, _labels(rng, (BATCH, TIME)), mask=mask)
+    assert float(loss) == 0.0
+    np.testing.assert_array_equal(tape.gradient(loss, s).numpy(), 0.0)
+
+
+@pytest.fixture(scope="module")
+def masked_sequence_models():
+    """A teacher and a student whose outputs carry a Keras mask (mask_zero)."""
+    keras.utils.set_random_seed(0)
+
+    def model(name):
+        return keras.Sequential(
+            [
+                keras.Input((TIME,), dtype="int32"),
+                keras.layers.Embedding(7, 3, mask_zero=True),
+                keras.layers.Dense(CLASSES),
+            ],
+            name=name,
+        )
+
+    tokens = np.array([[1, 2, 3, 4], [5, 6, 0, 0], [3, 0, 0, 0], [2, 2, 2, 0]])
+    return model("teacher"), model("student"), tokens
+
+
+@parametrize_cases()
+def test_keras_mask_of_the_student_output(case, masked_sequence_models):
+    teacher, student, tokens = masked_sequence_models
+    distiller = kd.Distiller(teacher=teacher, student=student, distillation_loss_fn=case.make())
+    t, s = teacher(tokens), student(tokens)
+    assert s._keras_mask is not None
+    y = np.random.default_rng(7).integers(0, CLASSES, size=tokens.shape)
+    loss = distiller.compute_loss(
+        x=tokens, y=y, y_pred=s, teacher_outputs={OUTPUTS: t}, student_outputs={OUTPUTS: s}
+    )
+    valid = (tokens != 0).astype("float64")
+    expected = case.loss(t.numpy().astype("float64"), s.numpy().astype("float64"),
+                         float(distiller.temperature.numpy()), y, valid)
+    np.testing.assert_allclose(loss, expected, rtol=2e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# Serialization and training
+# ----------------------------------------------------------------------------
+
+
+@parametrize_cases()
+def test_config_round_trip(case):
+    term = case.make()
+    config = term.get_config()
+    restored = type(term).from_config(json.loads(json.dumps(config)))
+    assert json.dumps(restored.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+    serialized = keras.saving.serialize_keras_object(term)
+    assert serialized["registered_name"] == f"keras_distill>{type(term).__name__}"
+    again = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
+    assert type(again) is type(term) and again.get_config() == config
+    if not isinstance(term, TEMPERATURE_FREE):
+        overridden = type(term).from_config({**config, "temperature": 2.0})
+        assert overridden.temperature == 2.0
+
+
+@pytest.fixture(scope="module")
+def classification_data():
+    keras.utils.set_random_seed(0)
+    teacher = keras.Sequential([keras.Input((3,)), keras.layers.Dense(CLASSES)], name="teacher")
+    x = np.random.default_rng(8).normal(size=(8, 3)).astype("float32")
+    y = np.arange(8) % CLASSES
+    sample_weight = np.array([1.0, 2.0, 0.0, 1.0, 0.5, 1.0, 1.0, 3.0])
+    return teacher, x, y, sample_weight
+
+
+@parametrize_cases()
+def test_fit_step_then_save_and_load(case, classification_data, tmp_path):
+    teacher, x, y, sample_weight = classification_data
+    student = keras.Sequential([keras.Input((3,)), keras.layers.Dense(CLASSES)], name="student")
+    distiller = kd.Distiller(teacher=teacher, student=student, distillation_loss_fn=case.make())
+    distiller.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        temperature=3.0,
+        jit_compile=False,  # XLA is covered once, for all losses, in test_multiple_terms.py.
+    )
+    t = teacher(x).numpy().astype("float64")
+    s = student(x).numpy().astype("float64")
+    history = distiller.fit(
+        x, y, sample_weight=sample_weight, batch_size=8, epochs=1, verbose=0
+    ).history
+    # The logged term is the one of the weights before the step.
+    expected = case.loss(t, s, 3.0, y, sample_weight)
+    np.testing.assert_allclose(history["distillation_loss"][0], expected, rtol=2e-4, atol=1e-5)
+    assert not np.allclose(student(x).numpy(), s)
+
+    path = tmp_path / "distiller.keras"
+    distiller.save(path)
+    loaded = keras.models.load_model(path)
+    [term] = loaded.distillation_loss_fn
+    assert type(term) is type(case.make())
+    assert term.get_config() == distiller.distillation_loss_fn[0].get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), student(x).numpy(), rtol=1e-6)
