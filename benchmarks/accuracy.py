@@ -30,6 +30,8 @@ common.configure_environment()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import keras_distill as kd  # noqa: E402
+
 from benchmarks import features  # noqa: E402
 from benchmarks.features import IMAGE  # noqa: E402
 from benchmarks.features import TEACHER_LOGITS  # noqa: E402
@@ -53,7 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--settings", default="a,b,c")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--teacher-epochs", type=int, default=20)
     parser.add_argument("--labels", type=int, default=1000,
                         help="Labeled examples in setting c.")
@@ -133,7 +135,7 @@ def _cosine(steps):
     return keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=steps)
 
 
-def _dataset(inputs, labels, seed, repeat=False):
+def _dataset(inputs, labels, seed, repeat=False, augment=None):
     import tensorflow as tf
 
     data = inputs if labels is None else (inputs, labels)
@@ -142,7 +144,25 @@ def _dataset(inputs, labels, seed, repeat=False):
                     seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if augment is not None:
+        ds = ds.map(_on_images(augment), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(BATCH_SIZE).prefetch(2)
+
+
+def _on_images(function):
+    def apply(*element):
+        return (function(element[0]), *element[1:])
+
+    return apply
+
+
+def flip_and_shift(image):
+    """Random horizontal flip and a random shift of up to 2 pixels."""
+    import tensorflow as tf
+
+    image = tf.image.random_flip_left_right(image)
+    image = tf.pad(image, [[2, 2], [2, 2], [0, 0]])
+    return tf.image.random_crop(image, common.IMAGE_SHAPE)
 
 
 def _with_logits(x, logits):
@@ -174,6 +194,17 @@ def _sparse_ce():
 def _ours(ctx, student, loss, alpha=0.1, temperature=4.0):
     features.check_backend()
     distiller = features.OursOnLogits(
+        teacher=ctx["teacher"], student=student, distillation_loss_fn=loss,
+        student_loss_fn=_sparse_ce(), alpha=alpha, temperature=temperature,
+    )
+    distiller.compile(optimizer=keras.optimizers.Adam(_cosine(ctx["steps"])))
+    return distiller
+
+
+def _ours_online(ctx, student, loss, alpha, temperature):
+    """Our Distiller running the teacher on each (augmented) batch."""
+    features.check_backend()
+    distiller = kd.Distiller(
         teacher=ctx["teacher"], student=student, distillation_loss_fn=loss,
         student_loss_fn=_sparse_ce(), alpha=alpha, temperature=temperature,
     )
@@ -218,6 +249,9 @@ def method_ours_kl(ctx, student):
 
 
 def method_ours_dkd(ctx, student):
+    if ctx["setting"] == "c":
+        raise Unavailable("DKD needs the hard label of every example; setting c "
+                          "trains mostly on unlabeled batches.")
     return _ours(ctx, student, features.dkd(), alpha=0.5)
 
 
@@ -264,25 +298,36 @@ def steps_per_epoch(n):
 def train(setting, method, seed, ctx):
     """Trains one student; returns its final test accuracy."""
     keras.utils.set_random_seed(seed)
+    ctx["setting"] = setting
     student = make_student(setting)
-    epochs, x, y, logits = ctx["epochs"], ctx["x"], ctx["y"], ctx["logits"]
+    build = METHODS[method]
+    epochs, x, y = ctx["epochs"], ctx["x"], ctx["y"]
+    # Methods whose teacher runs online on augmented images carry
+    # `.augment`; the others read the teacher's precomputed logits.
+    augment = getattr(build, "augment", None)
+
+    def data(indices, labels, repeat=False):
+        if method.startswith("scratch") or augment is not None:
+            inputs = x[indices]
+        else:
+            inputs = _with_logits(x[indices], ctx["logits"][indices])
+        return _dataset(inputs, labels, seed, repeat=repeat, augment=augment)
+
     if setting != "c":
         ctx["steps"] = epochs * steps_per_epoch(len(x))
-        model = METHODS[method](ctx, student)
-        inputs = x if method == "scratch" else _with_logits(x, logits)
-        model.fit(_dataset(inputs, y, seed), epochs=epochs, verbose=0)
+        model = build(ctx, student)
+        model.fit(data(slice(None), y), epochs=epochs, verbose=0)
         return accuracy_of(student, ctx["x_test"], ctx["y_test"])
     labeled, unlabeled = ctx["labeled"], ctx["unlabeled"]
     epoch_steps = steps_per_epoch(len(unlabeled)) + steps_per_epoch(len(labeled))
     ctx["steps"] = epochs * epoch_steps
-    model = METHODS[method](ctx, student)
+    model = build(ctx, student)
     if method == "scratch":
         # The labeled examples only, for as many steps as the others take.
-        ds = _dataset(x[labeled], y[labeled], seed, repeat=True)
+        ds = data(labeled, y[labeled], repeat=True)
         model.fit(ds, epochs=epochs, steps_per_epoch=epoch_steps, verbose=0)
         return accuracy_of(student, ctx["x_test"], ctx["y_test"])
-    x_only = _dataset(_with_logits(x[unlabeled], logits[unlabeled]), None, seed)
-    with_y = _dataset(_with_logits(x[labeled], logits[labeled]), y[labeled], seed)
+    x_only, with_y = data(unlabeled, None), data(labeled, y[labeled])
     for epoch in range(epochs):
         # Each epoch: every unlabeled image once (distillation alone), then
         # every labeled one once (student loss and distillation).

@@ -58,14 +58,8 @@ def standardized_kl_divergence():
 
 
 def dkd(**kwargs):
-    """Decoupled KD (Zhao et al., CVPR 2022)."""
-    for name in ("DKD", "DecoupledKD", "DecoupledKnowledgeDistillation"):
-        if hasattr(kd.losses, name):
-            return getattr(kd.losses, name)(**kwargs)
-    raise Unavailable(
-        "`keras_distill.losses.DKD` is not in this checkout (it comes with "
-        "the `losses` branch)."
-    )
+    """Decoupled KD (Zhao et al., CVPR 2022). It needs hard labels."""
+    return _require(kd.losses, "DKD", "losses")(**kwargs)
 
 
 def dist(**kwargs):
