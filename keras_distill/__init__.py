@@ -3,13 +3,25 @@
 Public API only; the implementation lives in `keras_distill.src`.
 """
 
+from keras_distill import callbacks
+from keras_distill import export
 from keras_distill import losses
+from keras_distill import schedules
+from keras_distill.export import compare_exported
+from keras_distill.export import export_student
+from keras_distill.export import format_parity_table
 from keras_distill.src.distiller.distiller import Distiller
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Distiller",
+    "callbacks",
+    "compare_exported",
+    "export",
+    "export_student",
+    "format_parity_table",
     "losses",
+    "schedules",
     "__version__",
 ]

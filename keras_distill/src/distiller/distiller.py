@@ -12,6 +12,7 @@ from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
 from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.schedules import hyperparameter
+from keras_distill.src.schedules.guard import ScheduleGuard
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.validation import check_temperature
 from keras_distill.src.utils.validation import check_unit_interval
@@ -53,8 +54,9 @@ class Distiller(keras.Model):
     `temperature` and `alpha` are non-trainable `keras.Variable`s, so
     `distiller.temperature.assign(8.0)` takes effect at the next step without
     retracing. Each may also be a schedule `step -> value` (for example any
-    `keras.optimizers.schedules.LearningRateSchedule`), evaluated inside the
-    step from `optimizer.iterations`.
+    `keras.optimizers.schedules.LearningRateSchedule`), evaluated and
+    validated inside the step from `optimizer.iterations`; or set them from
+    callbacks (`keras_distill.callbacks.TemperatureScheduler`, ...).
 
     Without labels (a dataset of `x` only), the student is trained on the
     distillation terms alone and `alpha` is ignored.
@@ -134,6 +136,7 @@ class Distiller(keras.Model):
         )
         self._term_weights = []
         self._term_trackers = []
+        self._schedule_guard = ScheduleGuard()
         self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self._distillation_loss_tracker = keras.metrics.Mean(
             name="distillation_loss"
@@ -413,12 +416,31 @@ class Distiller(keras.Model):
     # ------------------------------------------------------------------
 
     def _update_scheduled_hyperparameters(self):
-        """Assigns every scheduled variable its value at this step."""
+        """Assigns every scheduled variable its value at this step; an
+        invalid value stops training (see `schedules/guard.py`)."""
         step = self.optimizer.iterations
         for name, schedule in self._schedules.items():
-            self.hyperparameter_variable(name).assign(
-                hyperparameter.scheduled_value(schedule, step)
+            variable = self.hyperparameter_variable(name)
+            value = hyperparameter.scheduled_value(schedule, step)
+            variable.assign(
+                self._schedule_guard.validated(name, value, step, variable)
             )
+
+    def make_train_function(self, force=False):
+        """Keras's train function, wrapped to raise a `ValueError` when an
+        in-step schedule returns an invalid value."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=force)
+        if (
+            self._schedules
+            and not self.run_eagerly
+            and keras.backend.backend() == "tensorflow"
+        ):
+            self.train_function = self._schedule_guard.wrap(
+                self.train_function, check_every_call=bool(self.jit_compile)
+            )
+        return self.train_function
 
     def hyperparameter_variable(self, name):
         """The variable named `name`: `"temperature"`, `"alpha"`, or a term

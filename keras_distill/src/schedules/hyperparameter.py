@@ -1,6 +1,7 @@
 """Hyperparameters that are a float or a schedule `step -> value`."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_distill.src.utils.errors import invalid_argument
@@ -43,3 +44,59 @@ def deserialize(value):
     if isinstance(value, dict):
         return keras.saving.deserialize_keras_object(value)
     return value
+
+
+def expectation(name):
+    """What a valid value of the hyperparameter `name` is, in words."""
+    if name == "temperature":
+        return "a finite number > 0"
+    if name == "alpha":
+        return "a finite number in [0, 1]"
+    return "a finite number >= 0"
+
+
+def is_valid(name, value):
+    """Whether `value` (a float or a tensor) is valid for `name`.
+
+    `temperature` must be > 0, `alpha` in [0, 1], and a term weight >= 0;
+    all must be finite. Returns a boolean tensor (usable inside a step).
+    """
+    value = ops.cast(value, "float32")
+    valid = ops.logical_and(ops.isfinite(value), value >= 0.0)
+    if name == "temperature":
+        return ops.logical_and(valid, value > 0.0)
+    if name == "alpha":
+        return ops.logical_and(valid, value <= 1.0)
+    return valid
+
+
+def invalid_value_error(name, value, where):
+    """The error for a schedule that returned `value` for `name` when called
+    with `where` (e.g. `"epoch=3"` or `"step=120"`)."""
+    return ValueError(
+        f"Invalid value for `{name}` returned by its schedule for {where}. "
+        f"Received: {name}={value!r}. Expected {expectation(name)}. "
+        f"Fix the schedule so that every epoch and step gives a valid `{name}`."
+    )
+
+
+def check_value(name, value, where):
+    """Returns a schedule's output `value` as a float, checked for `name`.
+
+    Accepts Python numbers, NumPy scalars and scalar tensors. Raises
+    `invalid_value_error(name, value, where)` for anything else.
+    """
+    try:
+        array = np.asarray(ops.convert_to_numpy(value))
+    except (TypeError, ValueError) as error:
+        raise invalid_value_error(name, value, where) from error
+    if (
+        isinstance(value, bool)
+        or array.shape != ()
+        or not np.issubdtype(array.dtype, np.number)
+    ):
+        raise invalid_value_error(name, value, where)
+    number = float(array)
+    if not bool(ops.convert_to_numpy(is_valid(name, number))):
+        raise invalid_value_error(name, number, where)
+    return number

@@ -1,0 +1,108 @@
+"""Stops training when an in-step schedule returns an invalid value.
+
+Schedules given to the `Distiller` are evaluated inside the compiled train
+step, where a Python `raise` cannot run. The guard checks each value there:
+
+- eagerly (`run_eagerly=True`) it raises at once;
+- under `tf.function` a `tf.debugging.Assert` stops the step before the value
+  is used;
+- under XLA (`jit_compile=True`, the default on GPU) asserts are ignored, so
+  the step keeps the variable's last valid value instead, and the train
+  function raises right after the step (once per `steps_per_execution`).
+
+In every case the first invalid value is recorded in a small variable, and
+the user sees one `ValueError` naming the hyperparameter, the step and the
+value.
+"""
+
+import keras
+from keras import ops
+
+from keras_distill.src.schedules import hyperparameter
+
+
+class ScheduleGuard:
+    """Validates scheduled hyperparameter values inside the train step.
+
+    The record is a transient variable `[index + 1, step, value]` of the
+    first invalid value (all zeros while none). It is deliberately not
+    tracked by the model, so it is never saved with the weights.
+    """
+
+    def __init__(self):
+        self._record = keras.Variable(
+            [0.0, 0.0, 0.0],
+            dtype="float32",
+            trainable=False,
+            name="schedule_violation",
+            aggregation="only_first_replica",
+        )
+        self._names = []
+
+    def _index(self, name):
+        if name not in self._names:
+            self._names.append(name)
+        return self._names.index(name)
+
+    def validated(self, name, value, step, variable):
+        """Returns `value` if valid for `name`, else stops training.
+
+        Args:
+            name: The hyperparameter, e.g. `"temperature"`.
+            value: The schedule's float32 scalar at this step.
+            step: The step (`optimizer.iterations`).
+            variable: The hyperparameter's variable; its current (valid)
+                value replaces an invalid one where the step cannot stop.
+        """
+        import tensorflow as tf
+
+        valid = hyperparameter.is_valid(name, value)
+        if tf.executing_eagerly():
+            if not bool(valid):
+                raise hyperparameter.invalid_value_error(
+                    name, float(value), f"step={int(step)}"
+                )
+            return value
+        step = ops.cast(step, "float32")
+        first = ops.logical_and(ops.logical_not(valid), self._record[0] == 0.0)
+        entry = ops.stack([float(self._index(name) + 1), step, value])
+        record = self._record.assign(ops.where(first, entry, self._record))
+        with tf.control_dependencies([record]):
+            assertion = tf.debugging.Assert(
+                valid,
+                [f"Invalid value for `{name}` returned by its schedule."],
+            )
+        with tf.control_dependencies([assertion]):
+            return tf.identity(ops.where(valid, value, variable))
+
+    def raise_if_violated(self):
+        """Raises the `ValueError` for the first recorded invalid value."""
+        index, step, value = ops.convert_to_numpy(self._record).tolist()
+        if index == 0:
+            return
+        self._record.assign([0.0, 0.0, 0.0])
+        raise hyperparameter.invalid_value_error(
+            self._names[int(index) - 1], value, f"step={int(step)}"
+        )
+
+    def wrap(self, train_function, check_every_call):
+        """Wraps a Keras train function so violations raise a `ValueError`.
+
+        Args:
+            train_function: The function made by `make_train_function`.
+            check_every_call: Read the record after every call. Needed under
+                XLA, where the in-graph assertion is ignored.
+        """
+        import tensorflow as tf
+
+        def guarded_train_function(iterator):
+            try:
+                logs = train_function(iterator)
+            except tf.errors.InvalidArgumentError:
+                self.raise_if_violated()
+                raise
+            if check_every_call:
+                self.raise_if_violated()
+            return logs
+
+        return guarded_train_function
