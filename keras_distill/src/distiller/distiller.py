@@ -7,6 +7,8 @@ from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras.src.losses.loss import unscale_loss_for_distribution
 
+from keras_distill.src.distiller import adapters as adapters_lib
+from keras_distill.src.distiller import feature_taps
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
@@ -137,6 +139,8 @@ class Distiller(keras.Model):
         self._term_weights = []
         self._term_trackers = []
         self._schedule_guard = ScheduleGuard()
+        self._taps = None
+        self._adapters = {}
         self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self._distillation_loss_tracker = keras.metrics.Mean(
             name="distillation_loss"
@@ -181,16 +185,40 @@ class Distiller(keras.Model):
             if hyperparameter.is_schedule(value)
         }
         self._hyperparameters = {"temperature": temperature, "alpha": alpha}
+        if self._taps is None or not self._taps.same_paths(terms):
+            self._taps = feature_taps.FeatureTaps(
+                self.teacher, self.student, terms
+            )
         for term in terms:
             term.validate_shapes(*self._term_shapes(term))
         self._install_terms(terms, weights)
+        self._install_adapters(terms)
 
     def _set_hyperparameter(self, name, value, check):
         start = hyperparameter.initial_value(value, name)
         getattr(self, name).assign(check(start, argument=name))
 
     def _term_shapes(self, term):
-        return terms_lib.term_shapes(term, self.teacher, self.student)
+        if term.teacher_source == OUTPUTS and term.student_source == OUTPUTS:
+            return terms_lib.term_shapes(term, self.teacher, self.student)
+        return (
+            self._taps.shape("teacher", term.teacher_source),
+            self._taps.shape("student", term.student_source),
+        )
+
+    def _install_adapters(self, terms):
+        """Creates the feature adapters the terms need (kept if unchanged)."""
+        adapters = adapters_lib.build_adapters(terms, self._taps, self._adapters)
+        kept = [id(adapter) for adapter in adapters.values()]
+        for adapter in self._adapters.values():
+            if id(adapter) not in kept:
+                self._tracker.untrack(adapter)
+        self._adapters = adapters
+
+    @property
+    def adapters(self):
+        """The feature adapters, `{term name: layer}` (trained, not exported)."""
+        return dict(self._adapters)
 
     def _install_terms(self, terms, weights):
         """Creates one weight variable and one tracker per term."""
@@ -332,14 +360,15 @@ class Distiller(keras.Model):
         return self.student(inputs, training=training)
 
     def _teacher_forward(self, x):
-        """Teacher outputs by source name, computed in inference mode."""
-        outputs = self.teacher(x, training=False)
-        outputs = keras.tree.map_structure(ops.stop_gradient, outputs)
-        return {OUTPUTS: outputs}
+        """Teacher outputs and tapped layers by source name, from one pass
+        in inference mode."""
+        outputs = self._taps.forward("teacher", x, training=False)
+        return keras.tree.map_structure(ops.stop_gradient, outputs)
 
     def _student_forward(self, x, training):
-        """Student outputs by source name, from one forward pass."""
-        return {OUTPUTS: self.student(x, training=training)}
+        """Student outputs and tapped layers by source name, from one
+        forward pass."""
+        return self._taps.forward("student", x, training=training)
 
     # ------------------------------------------------------------------
     # Loss
@@ -387,10 +416,15 @@ class Distiller(keras.Model):
             student_outputs = {OUTPUTS: y_pred}
         distillation_loss = zero
         for index, term in enumerate(self._terms):
+            sources = student_outputs
+            if term.name in self._adapters:
+                source = term.student_source
+                sources = dict(student_outputs)
+                sources[source] = self._adapters[term.name](sources[source])
             value = terms_lib.term_value(
                 term,
                 teacher_outputs,
-                student_outputs,
+                sources,
                 temperature=self.temperature,
                 y=y,
                 sample_weight=sample_weight,
