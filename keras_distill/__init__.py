@@ -7,15 +7,18 @@ from keras_distill import callbacks
 from keras_distill import export
 from keras_distill import losses
 from keras_distill import schedules
+from keras_distill import teachers
 from keras_distill.export import compare_exported
 from keras_distill.export import export_student
 from keras_distill.export import format_parity_table
 from keras_distill.src.distiller.distiller import Distiller
+from keras_distill.src.teachers.cache import cache_teacher_outputs
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Distiller",
+    "cache_teacher_outputs",
     "callbacks",
     "compare_exported",
     "export",
@@ -23,5 +26,6 @@ __all__ = [
     "format_parity_table",
     "losses",
     "schedules",
+    "teachers",
     "__version__",
 ]

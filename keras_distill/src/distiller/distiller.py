@@ -15,6 +15,8 @@ from keras_distill.src.losses.keras_loss import per_example_loss
 from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.schedules.guard import ScheduleGuard
+from keras_distill.src.teachers import cache as teacher_cache
+from keras_distill.src.teachers import teacher as teacher_lib
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.validation import check_temperature
 from keras_distill.src.utils.validation import check_unit_interval
@@ -67,7 +69,10 @@ class Distiller(keras.Model):
     reads the `loss` this model logs and stops training.
 
     Args:
-        teacher: The trained teacher, a Keras model. It is frozen.
+        teacher: The trained teacher, frozen: a Keras model, a
+            `keras.layers.TFSMLayer`, a plain callable `inputs -> logits`, a
+            list of them (a `keras_distill.teachers.Ensemble`), or `None` when
+            training only on datasets from `keras_distill.cache_teacher_outputs`.
         student: The student, a Keras model, trained in place.
         distillation_loss_fn: A `keras_distill.losses` term, a plain Keras
             loss (applied to softened probabilities and multiplied by `T^2`,
@@ -109,7 +114,7 @@ class Distiller(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_model(teacher, "teacher")
+        teacher = teacher_lib.as_teacher(teacher)
         _check_model(student, "student")
         if teacher is student:
             raise invalid_argument(
@@ -120,7 +125,6 @@ class Distiller(keras.Model):
                 "smaller) model as `student`.",
             )
         self.teacher = teacher
-        self.teacher.trainable = False
         self.student = student
         self.temperature = keras.Variable(
             1.0,
@@ -200,7 +204,13 @@ class Distiller(keras.Model):
 
     def _term_shapes(self, term):
         if term.teacher_source == OUTPUTS and term.student_source == OUTPUTS:
-            return terms_lib.term_shapes(term, self.teacher, self.student)
+            teacher_shape, student_shape = terms_lib.term_shapes(
+                term, self.teacher, self.student
+            )
+            if teacher_shape is None and term.output is None and self.teacher is not None:
+                # Ensembles and callable teachers (not functional models).
+                teacher_shape = teacher_lib.static_output_shape(self.teacher)
+            return teacher_shape, student_shape
         return (
             self._taps.shape("teacher", term.teacher_source),
             self._taps.shape("student", term.student_source),
@@ -357,13 +367,26 @@ class Distiller(keras.Model):
 
     def call(self, inputs, training=None):
         """The student's forward pass: the Distiller predicts as the student."""
+        inputs, _ = teacher_cache.split_cached_inputs(inputs)
         return self.student(inputs, training=training)
 
     def _teacher_forward(self, x):
         """Teacher outputs and tapped layers by source name, from one pass
-        in inference mode."""
+        in inference mode. Ensembles and callable teachers (not Keras
+        models, so without layers to tap) run through `teacher_lib`."""
+        if self._taps.extractors["teacher"] is None and not isinstance(
+            self.teacher, keras.Model
+        ):
+            return {OUTPUTS: teacher_lib.teacher_forward(self.teacher, x, self.temperature)}
         outputs = self._taps.forward("teacher", x, training=False)
         return keras.tree.map_structure(ops.stop_gradient, outputs)
+
+    def _cached_teacher_forward(self, cached, y_pred):
+        """Teacher outputs of a batch from `cache_teacher_outputs`."""
+        outputs = teacher_cache.cached_teacher_logits(
+            cached, self.temperature, y_pred, teacher=self.teacher, terms=self._terms
+        )
+        return {OUTPUTS: outputs}
 
     def _student_forward(self, x, training):
         """Student outputs and tapped layers by source name, from one
@@ -499,11 +522,15 @@ class Distiller(keras.Model):
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, cached = teacher_cache.split_cached_inputs(x)
         self._update_scheduled_hyperparameters()
-        teacher_outputs = self._teacher_forward(x)
+        if cached is None:
+            teacher_outputs = self._teacher_forward(x)
         with tf.GradientTape() as tape:
             student_outputs = self._student_forward(x, training=True)
             y_pred = student_outputs[OUTPUTS]
+            if cached is not None:
+                teacher_outputs = self._cached_teacher_forward(cached, y_pred)
             loss = self.compute_loss(
                 x=x,
                 y=y,

@@ -1,0 +1,1 @@
+"""Teachers: ensembles, plain callables and SavedModels, cached outputs."""

@@ -1,0 +1,90 @@
+"""What the Distiller needs from its teacher: resolution, forward, fingerprint."""
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_distill.src.teachers.callable_teacher import CallableTeacher
+from keras_distill.src.teachers.callable_teacher import as_logits
+from keras_distill.src.teachers.callable_teacher import as_single_teacher
+from keras_distill.src.teachers.ensemble import Ensemble
+from keras_distill.src.teachers.ensemble import member_output_shape
+
+
+def as_teacher(teacher):
+    """Normalizes the Distiller's `teacher` argument into a frozen layer.
+
+    `None` stays `None` (training from cached outputs only); a list or tuple
+    becomes an `Ensemble` with uniform weights; a plain callable is wrapped in
+    a `CallableTeacher`; anything else raises.
+    """
+    if teacher is None:
+        return None
+    if isinstance(teacher, (list, tuple)):
+        return Ensemble(list(teacher))
+    return as_single_teacher(teacher)
+
+
+def teacher_forward(teacher, inputs, temperature):
+    """The teacher's logits for `inputs`, in inference mode, no gradient.
+
+    An `Ensemble` is given the step's `temperature` (a variable, read now).
+    """
+    if teacher is None:
+        raise ValueError(
+            "The Distiller has no teacher (teacher=None) and this batch holds "
+            "no cached teacher outputs. Either pass `teacher=` to the "
+            "Distiller, or fit on a dataset made by "
+            "`keras_distill.cache_teacher_outputs(teacher, dataset)`."
+        )
+    if isinstance(teacher, Ensemble):
+        outputs = teacher(inputs, training=False, temperature=temperature)
+    else:
+        outputs = as_logits(teacher(inputs, training=False), teacher.name)
+    return ops.stop_gradient(outputs)
+
+
+def static_output_shape(teacher):
+    """Static output shape of the teacher (ensembles included), or None."""
+    if isinstance(teacher, Ensemble):
+        return teacher.output_shape_hint
+    return member_output_shape(teacher)
+
+
+def _variables(teacher):
+    if isinstance(teacher, Ensemble):
+        return [v for member in teacher.teachers for v in _variables(member)]
+    if isinstance(teacher, CallableTeacher):
+        return teacher.external_variables()
+    return list(teacher.weights)
+
+
+def fingerprint(teacher):
+    """A 16-hex-digit digest of the teacher's weight values, or None.
+
+    Hashes every weight's shape, dtype and bytes in order (names are left
+    out: Keras renames layers between sessions). An ensemble also hashes its
+    mixture weights and combine mode. A plain function without variables has
+    nothing to hash and returns None.
+    """
+    variables = _variables(teacher)
+    if not variables:
+        return None
+    digest = hashlib.sha256()
+    if isinstance(teacher, Ensemble):
+        digest.update(json.dumps([teacher.combine, teacher.mixture_weights]).encode())
+    for variable in variables:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
+        digest.update(f"{value.shape}{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def fingerprint_as_int64(digest):
+    """The fingerprint as a signed int64 (0 when there is none)."""
+    if digest is None:
+        return 0
+    return int(digest, 16) - 2**63 if int(digest, 16) >= 2**63 else int(digest, 16)
