@@ -4,6 +4,7 @@ Public API only; the implementation lives in `keras_distill.src`.
 """
 
 from keras_distill import callbacks
+from keras_distill import datasets
 from keras_distill import export
 from keras_distill import losses
 from keras_distill import schedules
@@ -21,6 +22,7 @@ __all__ = [
     "cache_teacher_outputs",
     "callbacks",
     "compare_exported",
+    "datasets",
     "export",
     "export_student",
     "format_parity_table",
