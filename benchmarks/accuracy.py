@@ -31,7 +31,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_distill as kd  # noqa: E402
-
 from benchmarks import features  # noqa: E402
 from benchmarks.features import IMAGE  # noqa: E402
 from benchmarks.features import TEACHER_LOGITS  # noqa: E402
@@ -64,6 +63,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="benchmarks/results/accuracy.json")
     parser.add_argument("--resume", action="store_true",
                         help="Keep the runs already in --out; run the rest.")
+    parser.add_argument("--report", nargs="+", metavar="JSON",
+                        help="Print the table of these result files; train nothing.")
     args = parser.parse_args(argv)
     args.train_size, args.test_size, args.teacher_width = None, None, 32
     if args.quick:
@@ -347,7 +348,8 @@ def summarize(results, settings, methods):
                 row.append("skipped")
             elif accuracies:
                 values = 100 * np.array(list(accuracies.values()))
-                row.append(f"{values.mean():.2f} ± {values.std():.2f} (n={len(values)})")
+                std = values.std(ddof=1) if len(values) > 1 else 0.0
+                row.append(f"{values.mean():.2f} ± {std:.2f} (n={len(values)})")
             else:
                 row.append("-")
         rows.append(row)
@@ -355,8 +357,28 @@ def summarize(results, settings, methods):
         ["method"] + [f"({s}) {SETTINGS[s]}" for s in settings], rows)
 
 
+def print_report(paths, methods):
+    """The markdown table of one or more result files (settings merged)."""
+    import json
+
+    results, settings = {}, []
+    for path in paths:
+        with open(path) as f:
+            report = json.load(f)
+        print(f"{path}: {report['command']}; teacher "
+              f"{100 * report['teacher']['test_accuracy']:.2f}%; seeds {report['seeds']}; "
+              f"{report['epochs']} epochs")
+        for setting, entries in report["results"].items():
+            results.setdefault(setting, {}).update(entries)
+    settings = sorted(results)
+    print(summarize(results, settings, [m for m in methods if any(
+        m in results[s] for s in settings)]))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        return print_report(args.report, args.methods)
     x, y, x_test, y_test = load_data(args)
     teacher, logits, teacher_accuracy, teacher_seconds = get_teacher(
         args, x, y, x_test, y_test)

@@ -87,7 +87,8 @@ def hint(teacher_layer, student_layer):
 def cache_teacher_outputs(teacher, dataset):
     """`kd.cache_teacher_outputs(teacher, dataset)`: a dataset the
     Distiller trains on without running the teacher."""
-    return _require(kd, "cache_teacher_outputs", "teachers")(teacher, dataset)
+    return _require(kd, "cache_teacher_outputs", "teachers")(
+        teacher, dataset, verbose=0)
 
 
 # ----------------------------------------------------------------------
