@@ -39,7 +39,7 @@ from benchmarks.features import Unavailable  # noqa: E402
 SETTINGS = {
     "a": "MLP 784-128-10, full labels",
     "b": "CNN (8, 16 filters), full labels",
-    "c": "MLP 784-128-10, 1,000 labels + 59,000 unlabeled via the teacher",
+    "c": "MLP 784-128-10, 1,000 labels, the rest only via the teacher",
 }
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
@@ -266,9 +266,13 @@ def method_ours_standardized(ctx, student):
 
 
 def method_ours_best(ctx, student):
-    """Our recipe: see docs/benchmarks.md#accuracy."""
-    return _ours(ctx, student, features.kl_divergence(), alpha=0.0,
-                 temperature=4.0)
+    """Our recipe: KL on standardized logits plus DIST (at T=1), the
+    temperature annealed from 4 to 1 by a cosine schedule, alpha 0.1.
+    Chosen on setting (a) with seeds 0 and 1 (see docs/benchmarks.md)."""
+    temperature = keras.optimizers.schedules.CosineDecay(
+        4.0, decay_steps=ctx["steps"], alpha=0.25)
+    terms = [features.standardized_kl_divergence(), features.dist(temperature=1.0)]
+    return _ours(ctx, student, terms, alpha=0.1, temperature=temperature)
 
 
 METHODS = {

@@ -2,7 +2,7 @@
 
 Each function either returns what the benchmarks need or raises
 `Unavailable` with the reason (the feature has not landed yet, or the backend
-does not support it). The scripts catch `Unavailable` and report the row as
+cannot run it). The scripts catch `Unavailable` and report the row as
 skipped with that reason, so they keep running end to end while the library
 grows. When a feature lands, only the function here changes.
 """
@@ -28,11 +28,13 @@ def _require(module, name, branch):
 
 
 def check_backend():
-    """Our `train_step` is TensorFlow-only for now: say so cleanly."""
+    """Our `train_step`/`test_step` are TensorFlow-only in this checkout
+    (under JAX, Keras calls `train_step(state, data)`, a TypeError): skip
+    cleanly instead."""
     backend = keras.backend.backend()
     if backend != "tensorflow":
         raise Unavailable(
-            f"keras_distill.Distiller trains on the TensorFlow backend only "
+            "keras_distill.Distiller fits and evaluates on the TensorFlow backend only "
             f"in this checkout; KERAS_BACKEND={backend}."
         )
 

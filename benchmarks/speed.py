@@ -201,7 +201,7 @@ def measure(rows, rounds):
             start = time.perf_counter()
             try:
                 run()
-            except Unavailable as reason:  # Raised lazily by some rows.
+            except Unavailable as reason:  # At the first fit.
                 skipped[name] = str(reason)
                 del runners[name], times[name]
                 continue
