@@ -164,3 +164,21 @@ def test_several_terms_are_weighted_and_logged_by_name():
     np.testing.assert_allclose(logs["kl_divergence"], kl4, rtol=1e-4)
     np.testing.assert_allclose(logs["kl_t1"], kl1, rtol=1e-4)
     np.testing.assert_allclose(logs["distillation_loss"], kl4 + 0.5 * kl1, rtol=1e-4)
+
+
+def test_student_loss_honours_ignore_class_mask():
+    x, y = h.data()
+    y = y.copy()
+    y[::2] = -1  # Half the examples are unlabeled.
+    teacher, student = h.teacher_and_student()
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    distiller.compile(
+        optimizer=h.frozen_optimizer(),
+        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=-1
+        ),
+    )
+    logs = _fit_one_batch(distiller, x, y)
+    s = student.predict(x, verbose=0)
+    expected = h.np_sparse_ce(y[1::2], s[1::2]).mean()
+    np.testing.assert_allclose(logs["student_loss"], expected, rtol=1e-4)

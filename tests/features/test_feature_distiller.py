@@ -6,6 +6,7 @@ import pytest
 from keras import layers
 
 import keras_distill as kd
+from keras_distill.src.losses.base import OUTPUTS
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(24, 6, 6, 2)).astype("float32")
@@ -197,3 +198,51 @@ def test_feature_terms_are_checked_when_the_distiller_is_built():
         make_distiller([kd.losses.AttentionTransfer("conv3", "conv1")])
     with pytest.raises(ValueError, match=r"resize=True"):
         make_distiller([kd.losses.Hint("conv3", "conv1", resize=False)])
+
+
+def test_keras_builtin_feature_distillation_runs_the_student_twice():
+    """The README's comparison row: keras.distillation reads features with a
+    second student pass; ours reads them from the one pass (test above)."""
+    builtin = pytest.importorskip("keras.distillation")
+    teacher = conv_net([4, 8, 12], "teacher", counter=True)
+    student = conv_net([3, 5], "student", counter=True)
+    distiller = builtin.Distiller(
+        teacher=teacher,
+        student=student,
+        distillation_losses=[
+            builtin.LogitsDistillation(temperature=3.0),
+            builtin.FeatureDistillation(
+                loss="mse", teacher_layer_name="embedding", student_layer_name="embedding"
+            ),
+        ],
+    )
+    distiller.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    for model in (teacher, student):
+        model.get_layer("counter").calls.assign(0.0)
+    distiller.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    assert float(student.get_layer("counter").calls.numpy()) == 6.0  # 3 steps, 2 passes each
+
+
+def test_sample_weight_zero_removes_an_example_from_a_feature_term():
+    distiller = make_distiller([kd.losses.Hint("embedding", "embedding")])
+    teacher_outputs = distiller._teacher_forward(X[:4])
+    student_outputs = distiller._student_forward(X[:4], training=False)
+    t = keras.ops.convert_to_numpy(teacher_outputs["embedding"])
+    s = keras.ops.convert_to_numpy(student_outputs["embedding"])
+    per_example = ((t - s) ** 2).mean(-1)
+    per_example[1] = np.nan  # a weight of 0 must drop even a NaN
+    student_outputs["embedding"] = keras.ops.convert_to_tensor(
+        np.where(np.arange(4)[:, None] == 1, np.nan, s)
+    )
+    loss = distiller.compute_loss(
+        x=X[:4],
+        y=None,
+        y_pred=student_outputs[OUTPUTS],
+        sample_weight=np.array([1.0, 0.0, 2.0, 1.0], "float32"),
+        teacher_outputs=teacher_outputs,
+        student_outputs=student_outputs,
+    )
+    expected = (per_example[0] + 2 * per_example[2] + per_example[3]) / 4.0
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)

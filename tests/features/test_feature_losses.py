@@ -173,3 +173,13 @@ def test_config_round_trip(term):
 def test_invalid_arguments_name_the_argument(make, argument):
     with pytest.raises(ValueError, match=f"argument `{argument}`"):
         make()
+
+
+def test_feature_terms_are_public():
+    names = {
+        "FeatureLoss", "Hint", "AttentionTransfer", "SimilarityPreserving", "RKD", "PKT",
+        "hint_loss", "attention_transfer", "similarity_preserving", "rkd", "rkd_distance",
+        "rkd_angle", "pkt",
+    }
+    assert names <= set(kd.losses.__all__)
+    assert all(callable(getattr(kd.losses, name)) for name in names)

@@ -5,12 +5,12 @@ import logging
 import sys
 import warnings
 
+from keras_distill.export import ConversionError
 from keras_distill.src.cli import demo
 from keras_distill.src.cli import distill
 from keras_distill.src.cli import export
 from keras_distill.src.cli.options import CliError
 from keras_distill.src.cli.options import HelpFormatter
-from keras_distill.src.export.tflite import ConversionError
 
 PROG = "keras-distill"
 EXAMPLES = f"""examples:

@@ -424,10 +424,18 @@ class Distiller(keras.Model):
         zero = ops.zeros((), dtype="float32")
         student_loss = zero
         if has_labels:
+            values = per_example_loss(self.student_loss_fn, y, y_pred)
+            # A loss may mask its own values (e.g. `ignore_class`), as Keras's
+            # Loss.__call__ honours: combine that with the prediction mask.
+            loss_mask = getattr(values, "_keras_mask", None)
+            if loss_mask is not None and mask is not None:
+                loss_mask = ops.logical_and(
+                    ops.cast(loss_mask, "bool"), ops.cast(mask, "bool")
+                )
             student_loss = weighted_mean(
-                per_example_loss(self.student_loss_fn, y, y_pred),
+                values,
                 sample_weight,
-                mask,
+                mask if loss_mask is None else loss_mask,
             )
             self._student_loss_tracker.update_state(
                 student_loss, sample_weight=batch_size
@@ -439,15 +447,11 @@ class Distiller(keras.Model):
             student_outputs = {OUTPUTS: y_pred}
         distillation_loss = zero
         for index, term in enumerate(self._terms):
-            sources = student_outputs
-            if term.name in self._adapters:
-                source = term.student_source
-                sources = dict(student_outputs)
-                sources[source] = self._adapters[term.name](sources[source])
             value = terms_lib.term_value(
                 term,
                 teacher_outputs,
-                sources,
+                student_outputs,
+                adapter=self._adapters.get(term.name),
                 temperature=self.temperature,
                 y=y,
                 sample_weight=sample_weight,

@@ -186,6 +186,9 @@ def build_extractor(model, paths, argument="model", prefix=""):
         lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=x.name),
         graph.input,
     )
+    # Re-runs the model's graph symbolically on new inputs, layer by layer,
+    # with the same layers (as `keras.models.clone_model` does with this
+    # same method), intercepting the calls of tapped layers and sub-models.
     outputs = graph._run_through_graph(
         inputs, operation_fn=lambda op: op, call_fn=call
     )

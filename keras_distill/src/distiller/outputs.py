@@ -6,6 +6,23 @@ from keras_distill.src.losses.base import check_output
 from keras_distill.src.utils.errors import invalid_argument
 
 
+def output_structure(model):
+    """The symbolic outputs of a functional or Sequential model, else `None`.
+
+    A dict or list for multi-output models, one tensor otherwise; `None` for
+    subclassed models, whose outputs are known only once they are called.
+    """
+    try:
+        return model.output
+    except (AttributeError, ValueError, RuntimeError):
+        pass  # Sequential models have `outputs` only.
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    return outputs[0] if outputs and len(outputs) == 1 else None
+
+
 def model_outputs(model):
     """`[(key, name), ...]` for a multi-output functional model, else `None`.
 
@@ -14,10 +31,7 @@ def model_outputs(model):
     layer's name). Models with one output, and subclassed models whose
     outputs are not known before a call, give `None`.
     """
-    try:
-        structure = model.output
-    except (AttributeError, ValueError, RuntimeError):
-        return None
+    structure = output_structure(model)
     if isinstance(structure, dict):
         return [(key, key) for key in structure]
     if isinstance(structure, (list, tuple)) and len(structure) > 1:

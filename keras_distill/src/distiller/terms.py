@@ -102,10 +102,9 @@ def as_weights(distillation_loss_weights, terms):
 
 def _static_shape(model, key, role):
     """Static shape of the `role` model's output `key`, or None if unknown."""
-    try:
-        structure = model.output
-    except (AttributeError, ValueError, RuntimeError):
-        return None  # Not a functional model: outputs are known at the first step.
+    structure = outputs_lib.output_structure(model)
+    if structure is None:
+        return None  # A subclassed model: outputs are known at the first step.
     if key is None:
         return tuple(structure.shape) if hasattr(structure, "shape") else None
     try:
@@ -143,15 +142,18 @@ def term_shapes(term, teacher, student):
 
 
 def term_value(term, teacher_outputs, student_outputs, temperature, y=None,
-               sample_weight=None, mask=None):
+               sample_weight=None, mask=None, adapter=None):
     """The weighted mean of `term` over a batch: what the Distiller weighs.
 
     `teacher_outputs` / `student_outputs` map sources to outputs. A term with
     an `output` reads that output, the matching entry of structured `y` and
-    `sample_weight`, and that output's Keras mask.
+    `sample_weight`, and that output's Keras mask. An `adapter` (feature
+    terms) projects the student's features before the comparison.
     """
     teacher = teacher_outputs[term.teacher_source]
     student = student_outputs[term.student_source]
+    if adapter is not None:
+        student = adapter(student)
     if term.output is not None:
         teacher = outputs_lib.select(teacher, term.output)
         student = outputs_lib.select(student, term.output)

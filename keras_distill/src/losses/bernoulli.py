@@ -53,6 +53,13 @@ class BernoulliKLDivergence(DistillationLoss):
         temperature: Optional float > 0 overriding the Distiller's.
         name: Name in logs. Defaults to `"bernoulli_kl_divergence"`.
         output: Output key or index of a multi-output model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.array([[3.0, -2.0]]); s = np.array([[1.0, -1.0]])  # 2 labels
+    >>> round(float(BernoulliKLDivergence()(t, s, temperature=1.0)[0]), 4)
+    0.1185
     """
 
     def call(self, teacher_outputs, student_outputs, temperature, y_true=None):

@@ -108,8 +108,8 @@ class DIST(DistillationLoss):
     mask is 0.
 
     Reference: Huang et al., "Knowledge Distillation from A Stronger
-    Teacher", NeurIPS 2022. https://arxiv.org/abs/2205.10536 (defaults:
-    beta = gamma = 1; T = 1 on ImageNet, 4 on CIFAR-100).
+    Teacher", NeurIPS 2022. https://arxiv.org/abs/2205.10536 (the authors
+    use beta = gamma = 1 and T = 1 on ImageNet).
 
     Args:
         beta: Float >= 0, the weight of the inter-class relation.
@@ -117,6 +117,14 @@ class DIST(DistillationLoss):
         temperature: Optional float > 0 overriding the Distiller's.
         name: Name in logs. Defaults to `"dist"`.
         output: Output key or index of a multi-output model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.array([[2.0, 1.0, 0.1], [0.0, 3.0, 1.0]])
+    >>> values = DIST()(t, t, temperature=1.0)  # shares of the batch loss
+    >>> tuple(values.shape), abs(float(np.mean(values))) < 1e-6
+    ((2,), True)
     """
 
     uses_sample_weight = True

@@ -115,8 +115,8 @@ class DKD(SoftenedLoss):
     schedule as this term's entry of `distillation_loss_weights`.
 
     Reference: Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022.
-    https://arxiv.org/abs/2203.08679 (defaults: alpha=1, beta=8, T=4 on
-    CIFAR-100; beta=0.5 on ImageNet).
+    https://arxiv.org/abs/2203.08679 (the authors use alpha=1, beta=8,
+    T=4 on CIFAR-100 and beta=0.5, T=1 on ImageNet).
 
     Args:
         alpha: Float >= 0, the weight of TCKD.
@@ -125,6 +125,14 @@ class DKD(SoftenedLoss):
         standardize: Whether to z-score the logits first (Sun et al. 2024).
         name: Name in logs. Defaults to `"dkd"`.
         output: Output key or index of a multi-output model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.array([[2.0, 1.0, 0.1]]); s = np.array([[0.5, 1.5, 0.1]])
+    >>> loss = DKD(alpha=1.0, beta=8.0)
+    >>> round(float(loss(t, s, temperature=4.0, y_true=np.array([0]))[0]), 4)
+    0.6207
     """
 
     requires_labels = True

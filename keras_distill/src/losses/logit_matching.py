@@ -109,6 +109,13 @@ class LogitMSE(RawOutputLoss):
     Args:
         name: Name in logs. Defaults to `"logit_mse"`.
         output: Output key or index of a multi-output model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.array([[2.0, 1.0, 0.1]]); s = np.array([[0.5, 1.5, 0.1]])
+    >>> round(float(LogitMSE()(t, s)[0]), 4)  # (1.5^2 + 0.5^2 + 0) / 3
+    0.8333
     """
 
     def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
@@ -131,6 +138,13 @@ class LogitHuber(RawOutputLoss):
         delta: Float > 0, where the loss turns from quadratic to linear.
         name: Name in logs. Defaults to `"logit_huber"`.
         output: Output key or index of a multi-output model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.array([[2.0, 1.0, 0.1]]); s = np.array([[0.5, 1.5, 0.1]])
+    >>> float(LogitHuber(delta=1.0)(t, s)[0])  # (1.0 + 0.125 + 0) / 3
+    0.375
     """
 
     def __init__(self, delta=1.0, name=None, output=None):
@@ -164,6 +178,13 @@ class LogitCosine(RawOutputLoss):
     Args:
         name: Name in logs. Defaults to `"logit_cosine"`.
         output: Output key or index of a multi-output model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.array([[2.0, 1.0, 0.1]])
+    >>> round(float(LogitCosine()(t, 10.0 * t)[0]), 6)  # scale is ignored
+    0.0
     """
 
     def call(self, teacher_outputs, student_outputs, temperature, y_true=None):

@@ -25,6 +25,12 @@ def standardize_logits(logits, axis=-1):
 
     Returns:
         Float32 tensor of the same shape, zero mean and unit std along `axis`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> np.round(np.asarray(standardize_logits(np.array([[1.0, 2.0, 3.0]]))), 4)
+    array([[-1.,  0.,  1.]], dtype=float32)
     """
     logits = ops.cast(logits, "float32")
     num_classes = ops.cast(ops.shape(logits)[axis], "float32")
