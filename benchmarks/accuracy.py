@@ -17,6 +17,7 @@ Usage:
   python -m benchmarks.accuracy --quick         # < 5 minutes, 1 seed, 10k images
   python -m benchmarks.accuracy --quick --tiny  # < 1 minute, for CI
   python -m benchmarks.accuracy --resume        # skip runs already in the JSON
+  python -m benchmarks.recipes ...              # the recipe search (same flags)
 """
 
 import argparse
@@ -30,7 +31,6 @@ common.configure_environment()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras_distill as kd  # noqa: E402
 from benchmarks import features  # noqa: E402
 from benchmarks.features import IMAGE  # noqa: E402
 from benchmarks.features import TEACHER_LOGITS  # noqa: E402
@@ -157,15 +157,6 @@ def _on_images(function):
     return apply
 
 
-def flip_and_shift(image):
-    """Random horizontal flip and a random shift of up to 2 pixels."""
-    import tensorflow as tf
-
-    image = tf.image.random_flip_left_right(image)
-    image = tf.pad(image, [[2, 2], [2, 2], [0, 0]])
-    return tf.image.random_crop(image, common.IMAGE_SHAPE)
-
-
 def _with_logits(x, logits):
     return {IMAGE: x, TEACHER_LOGITS: logits}
 
@@ -195,17 +186,6 @@ def _sparse_ce():
 def _ours(ctx, student, loss, alpha=0.1, temperature=4.0):
     features.check_backend()
     distiller = features.OursOnLogits(
-        teacher=ctx["teacher"], student=student, distillation_loss_fn=loss,
-        student_loss_fn=_sparse_ce(), alpha=alpha, temperature=temperature,
-    )
-    distiller.compile(optimizer=keras.optimizers.Adam(_cosine(ctx["steps"])))
-    return distiller
-
-
-def _ours_online(ctx, student, loss, alpha, temperature):
-    """Our Distiller running the teacher on each (augmented) batch."""
-    features.check_backend()
-    distiller = kd.Distiller(
         teacher=ctx["teacher"], student=student, distillation_loss_fn=loss,
         student_loss_fn=_sparse_ce(), alpha=alpha, temperature=temperature,
     )
