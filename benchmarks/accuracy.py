@@ -141,8 +141,8 @@ def _dataset(inputs, labels, seed, repeat=False, augment=None):
 
     data = inputs if labels is None else (inputs, labels)
     ds = tf.data.Dataset.from_tensor_slices(data)
-    ds = ds.shuffle(len(labels if labels is not None else inputs[IMAGE]),
-                    seed=seed, reshuffle_each_iteration=True)
+    count = len(keras.tree.flatten(inputs)[0])
+    ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     if augment is not None:
