@@ -137,13 +137,16 @@ def run(args):
     )
     builtin.compile(optimizer="adam", loss=sparse_ce())
     trainers["online KD (keras.distillation)"] = (builtin, data)
+    load_before = os.getloadavg()[0]
     results = interleaved_epochs(trainers, args.rounds)
+    load_after = os.getloadavg()[0]
 
     base_wall, base_cpu = results["plain student training"][:2]
     print(f"Command: python benchmarks/teacher_cost.py {' '.join(args.argv)}".rstrip())
     print(
         f"CPU: {os.cpu_count()} cores visible, {platform.processor() or platform.machine()}; "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}; 1-minute load average "
+        f"{load_before:.1f} before, {load_after:.1f} after"
     )
     print(
         f"{args.examples} examples x {args.features} features, batch {args.batch_size} "

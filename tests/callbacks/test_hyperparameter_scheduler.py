@@ -141,6 +141,7 @@ def test_unknown_names_and_double_schedules_are_rejected_before_training():
 def test_public_modules():
     assert kd.callbacks.__all__ == [
         "AlphaScheduler",
+        "BackupAndRestore",
         "HyperparameterScheduler",
         "TemperatureScheduler",
     ]

@@ -30,6 +30,15 @@ def test_kl_divergence_is_zero_for_equal_logits():
     np.testing.assert_allclose(kd.losses.kl_divergence(t, t, 3.0), 0.0, atol=1e-6)
 
 
+def _frozen_distiller(**compile_kwargs):
+    """A Distiller whose optimizer never moves, so logged losses are exact."""
+    teacher, student = h.teacher_and_student()
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    compile_kwargs.setdefault("student_loss_fn", h.sparse_ce())
+    distiller.compile(optimizer=h.frozen_optimizer(), **compile_kwargs)
+    return distiller, teacher, student
+
+
 def _fit_one_batch(distiller, x, y=None, sample_weight=None):
     history = distiller.fit(
         x, y, sample_weight=sample_weight, batch_size=len(x), epochs=1, verbose=0
@@ -40,11 +49,7 @@ def _fit_one_batch(distiller, x, y=None, sample_weight=None):
 @pytest.mark.parametrize("temperature,alpha", [(1.0, 0.5), (4.0, 0.1), (20.0, 0.0)])
 def test_fit_loss_equals_numpy_reference(temperature, alpha):
     x, y = h.data()
-    teacher, student = h.teacher_and_student()
-    distiller = kd.Distiller(teacher=teacher, student=student)
-    distiller.compile(
-        optimizer=h.frozen_optimizer(),
-        student_loss_fn=h.sparse_ce(),
+    distiller, teacher, student = _frozen_distiller(
         alpha=alpha,
         temperature=temperature,
     )
@@ -146,11 +151,7 @@ def test_without_labels_trains_on_distillation_alone():
 
 def test_several_terms_are_weighted_and_logged_by_name():
     x, y = h.data()
-    teacher, student = h.teacher_and_student()
-    distiller = kd.Distiller(teacher=teacher, student=student)
-    distiller.compile(
-        optimizer=h.frozen_optimizer(),
-        student_loss_fn=h.sparse_ce(),
+    distiller, teacher, student = _frozen_distiller(
         distillation_loss_fn=[
             kd.losses.KLDivergence(),
             kd.losses.KLDivergence(temperature=1.0, name="kl_t1"),

@@ -148,3 +148,10 @@ def test_ensemble_config_round_trip():
         assert again[key] == config["config"][key]
     assert [t.name for t in restored.teachers] == ["a", "b"]
     np.testing.assert_allclose(restored.mixture_weights, [1 / 3, 2 / 3])
+
+
+def test_student_inside_the_ensemble_is_refused_and_left_trainable():
+    student = h.mlp(3, "student")
+    with pytest.raises(ValueError, match="a model other than the student"):
+        kd.Distiller(teacher=[h.mlp(8, "teacher"), student], student=student)
+    assert student.trainable

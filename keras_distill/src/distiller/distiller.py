@@ -9,10 +9,10 @@ from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_distill.src.distiller import adapters as adapters_lib
 from keras_distill.src.distiller import feature_taps
+from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.keras_loss import per_example_loss
-from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.schedules.guard import ScheduleGuard
 from keras_distill.src.teachers import cache as teacher_cache
@@ -34,6 +34,14 @@ def _check_model(model, argument):
             f"Build the {argument} with Keras 3, or load it with "
             "keras.models.load_model / keras.layers.TFSMLayer.",
         )
+
+
+def _uses_float16(model):
+    """True when the model or any of its layers computes in float16."""
+    layers = [model, *getattr(model, "_flatten_layers", lambda: [])()]
+    return any(
+        getattr(layer, "compute_dtype", None) == "float16" for layer in layers
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
@@ -114,17 +122,16 @@ class Distiller(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        teacher = teacher_lib.as_teacher(teacher)
         _check_model(student, "student")
-        if teacher is student:
+        if teacher_lib.includes(teacher, student):
             raise invalid_argument(
                 "teacher",
-                getattr(teacher, "name", teacher),
+                getattr(student, "name", student),
                 "a model other than the student",
                 "Pass the trained model as `teacher` and a new (usually "
                 "smaller) model as `student`.",
             )
-        self.teacher = teacher
+        self.teacher = teacher_lib.as_teacher(teacher)
         self.student = student
         self.temperature = keras.Variable(
             1.0,
@@ -208,7 +215,6 @@ class Distiller(keras.Model):
                 term, self.teacher, self.student
             )
             if teacher_shape is None and term.output is None and self.teacher is not None:
-                # Ensembles and callable teachers (not functional models).
                 teacher_shape = teacher_lib.static_output_shape(self.teacher)
             return teacher_shape, student_shape
         return (
@@ -238,6 +244,15 @@ class Distiller(keras.Model):
             self._tracker.untrack(tracker)
         self._terms = terms
         self._term_weight_values = weights
+        with replicas.strategy_scope(self):
+            variables, trackers = self._new_term_state(terms, weights)
+        self._term_weights = variables
+        self._term_trackers = trackers
+        for variable, weight in zip(variables, weights):
+            if hyperparameter.is_schedule(weight):
+                self._schedules[variable.name] = weight
+
+    def _new_term_state(self, terms, weights):
         variables, trackers = [], []
         for term, weight in zip(terms, weights):
             start = hyperparameter.initial_value(weight, term.name)
@@ -252,11 +267,7 @@ class Distiller(keras.Model):
             )
             if len(terms) > 1:
                 trackers.append(keras.metrics.Mean(name=term.name))
-        self._term_weights = variables
-        self._term_trackers = trackers
-        for variable, weight in zip(variables, weights):
-            if hyperparameter.is_schedule(weight):
-                self._schedules[variable.name] = weight
+        return variables, trackers
 
     @property
     def distillation_loss_fn(self):
@@ -278,6 +289,7 @@ class Distiller(keras.Model):
         temperature=None,
         distillation_loss_weights=None,
         loss=None,
+        auto_scale_loss=True,
         **kwargs,
     ):
         """Configures training. Losses, `alpha` and `temperature` given here
@@ -292,6 +304,9 @@ class Distiller(keras.Model):
             temperature: Temperature > 0, or a schedule.
             distillation_loss_weights: One weight (or schedule) per term.
             loss: Alias of `student_loss_fn` (for `Model.compile` habits).
+            auto_scale_loss: When True and any layer of the student uses the
+                `"mixed_float16"` policy, the optimizer is wrapped in a
+                `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
             **kwargs: Passed to `keras.Model.compile` (`weighted_metrics`,
                 `jit_compile`, `steps_per_execution`, `run_eagerly`, ...).
         """
@@ -330,11 +345,18 @@ class Distiller(keras.Model):
                 hyper["temperature"] if temperature is None else temperature
             ),
         )
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
-        if getattr(
-            self.student.dtype_policy, "name", ""
-        ) == "mixed_float16" and not isinstance(
-            self.optimizer, keras.optimizers.LossScaleOptimizer
+        super().compile(
+            optimizer=optimizer,
+            metrics=metrics,
+            auto_scale_loss=auto_scale_loss,
+            **kwargs,
+        )
+        if (
+            auto_scale_loss
+            and _uses_float16(self.student)
+            and not isinstance(
+                self.optimizer, keras.optimizers.LossScaleOptimizer
+            )
         ):
             self.optimizer = keras.optimizers.LossScaleOptimizer(
                 self.optimizer, name="loss_scale_optimizer"
@@ -372,12 +394,11 @@ class Distiller(keras.Model):
 
     def _teacher_forward(self, x):
         """Teacher outputs and tapped layers by source name, from one pass
-        in inference mode. Ensembles and callable teachers (not Keras
-        models, so without layers to tap) run through `teacher_lib`."""
-        if self._taps.extractors["teacher"] is None and not isinstance(
-            self.teacher, keras.Model
-        ):
-            return {OUTPUTS: teacher_lib.teacher_forward(self.teacher, x, self.temperature)}
+        in inference mode, outside any gradient."""
+        if self._taps.extractors["teacher"] is None:
+            return {
+                OUTPUTS: teacher_lib.teacher_forward(self.teacher, x, self.temperature)
+            }
         outputs = self._taps.forward("teacher", x, training=False)
         return keras.tree.map_structure(ops.stop_gradient, outputs)
 
@@ -420,7 +441,7 @@ class Distiller(keras.Model):
         """
         mask = getattr(y_pred, "_keras_mask", None)
         has_labels = y is not None and self.student_loss_fn is not None
-        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        batch_size = replicas.mean_batch_size(y_pred)
         zero = ops.zeros((), dtype="float32")
         student_loss = zero
         if has_labels:
@@ -432,7 +453,7 @@ class Distiller(keras.Model):
                 loss_mask = ops.logical_and(
                     ops.cast(loss_mask, "bool"), ops.cast(mask, "bool")
                 )
-            student_loss = weighted_mean(
+            student_loss = replicas.weighted_mean(
                 values,
                 sample_weight,
                 mask if loss_mask is None else loss_mask,
@@ -552,7 +573,7 @@ class Distiller(keras.Model):
         logs = self._metric_logs(y, y_pred, sample_weight)
         logs["temperature"] = ops.convert_to_tensor(self.temperature)
         logs["alpha"] = ops.convert_to_tensor(self.alpha)
-        return logs
+        return replicas.step_logs(logs)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -561,17 +582,18 @@ class Distiller(keras.Model):
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
         )
         self._track_total_loss(loss, y_pred)
-        return self._metric_logs(
+        logs = self._metric_logs(
             y,
             y_pred,
             sample_weight,
             exclude=[self._distillation_loss_tracker, *self._term_trackers],
         )
+        return replicas.step_logs(logs)
 
     def _track_total_loss(self, loss, y_pred):
-        batch_size = ops.shape(keras.tree.flatten(y_pred)[0])[0]
         self._loss_tracker.update_state(
-            unscale_loss_for_distribution(loss), sample_weight=batch_size
+            unscale_loss_for_distribution(loss),
+            sample_weight=replicas.mean_batch_size(y_pred),
         )
 
     def _metric_logs(self, y, y_pred, sample_weight, exclude=()):
@@ -600,6 +622,17 @@ class Distiller(keras.Model):
             else:
                 logs[metric.name] = result
         return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Works around keras-team/keras#20585 (fit under
+        # MultiWorkerMirroredStrategy); see replicas.first_local_batch.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and replicas.is_multi_worker(strategy):
+            data_batch = replicas.first_local_batch(strategy, iterator)
+            iterator = None
+        return super()._maybe_symbolic_build(
+            iterator=iterator, data_batch=data_batch
+        )
 
     # ------------------------------------------------------------------
     # Serialization

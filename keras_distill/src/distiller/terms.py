@@ -3,11 +3,11 @@
 import keras
 
 from keras_distill.src.distiller import outputs as outputs_lib
+from keras_distill.src.distiller import replicas
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import DistillationLoss
 from keras_distill.src.losses.kd import KLDivergence
 from keras_distill.src.losses.keras_loss import KerasLoss
-from keras_distill.src.losses.reduction import weighted_mean
 from keras_distill.src.utils.errors import invalid_argument
 
 
@@ -168,4 +168,4 @@ def term_value(term, teacher_outputs, student_outputs, temperature, y=None,
         sample_weight=sample_weight,
         mask=mask,
     )
-    return weighted_mean(values, sample_weight, mask)
+    return replicas.weighted_mean(values, sample_weight, mask)

@@ -30,14 +30,28 @@ def weighted_mean(values, sample_weight=None, mask=None):
     Returns:
         A float32 scalar.
     """
+    weighted_sum, total = weighted_sum_and_total(values, sample_weight, mask)
+    return ops.divide_no_nan(weighted_sum, total)
+
+
+def weighted_sum_and_total(values, sample_weight=None, mask=None):
+    """The numerator `sum(w * v)` and denominator `sum(w)` of `weighted_mean`.
+
+    Kept apart so that a distributed step can sum the denominator over
+    replicas (see `keras_distill.src.distiller.replicas`). A scalar `values`
+    counts as one example of weight 1.
+
+    Returns:
+        Two float32 scalars.
+    """
     values = ops.cast(values, "float32")
     if len(values.shape) == 0:
-        return values
+        return values, ops.ones((), dtype="float32")
     weights = combined_weights(values, sample_weight, mask)
     if weights is None:
-        return ops.mean(values)
+        return ops.sum(values), ops.cast(ops.size(values), "float32")
     weighted = ops.where(weights != 0, values * weights, ops.zeros_like(values))
-    return ops.divide_no_nan(ops.sum(weighted), ops.sum(weights))
+    return ops.sum(weighted), ops.sum(weights)
 
 
 def combined_weights(values, sample_weight=None, mask=None):

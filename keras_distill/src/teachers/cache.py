@@ -234,11 +234,12 @@ def cache_teacher_outputs(
 
     Stale caches are refused. Each cached batch carries a fingerprint of the
     teacher's weights: a Distiller whose teacher has other weights stops at
-    its first step. A cache on disk also records the dataset's number of
-    batches (compared when the dataset's cardinality is known) and a digest
-    of its first batch; calling this function again
-    with the same `path` reloads the cache when teacher, dataset and
-    settings match, and raises otherwise.
+    its first step (an in-graph assertion, which XLA-compiled steps skip:
+    with `jit_compile=True` only the on-disk checks below apply). A cache on
+    disk also records the dataset's number of batches (compared when the
+    dataset's cardinality is known) and a digest of its first batch; calling
+    this function again with the same `path` reloads the cache when teacher,
+    dataset and settings match, and raises otherwise.
 
     Randomness: a dataset that applies random ops (augmentation) before
     caching is refused, because one random view would silently be reused

@@ -28,6 +28,15 @@ def as_teacher(teacher):
     return as_single_teacher(teacher)
 
 
+def includes(teacher, model):
+    """Whether `model` is the `teacher` argument or one of its members."""
+    if isinstance(teacher, (list, tuple)):
+        return any(member is model for member in teacher)
+    if isinstance(teacher, Ensemble):
+        return any(member is model for member in teacher.teachers)
+    return teacher is model
+
+
 def teacher_forward(teacher, inputs, temperature):
     """The teacher's logits for `inputs`, in inference mode, no gradient.
 
@@ -43,8 +52,12 @@ def teacher_forward(teacher, inputs, temperature):
     if isinstance(teacher, Ensemble):
         outputs = teacher(inputs, training=False, temperature=temperature)
     else:
-        outputs = as_logits(teacher(inputs, training=False), teacher.name)
-    return ops.stop_gradient(outputs)
+        outputs = teacher(inputs, training=False)
+        if not isinstance(teacher, keras.Model):
+            # SavedModel layers and callables: unwrap a one-entry dict/list.
+            # A Keras model keeps its output structure (multi-output terms).
+            outputs = as_logits(outputs, teacher.name)
+    return keras.tree.map_structure(ops.stop_gradient, outputs)
 
 
 def static_output_shape(teacher):
