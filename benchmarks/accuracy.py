@@ -48,7 +48,7 @@ LEARNING_RATE = 1e-3
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1 seed, 10k training images, 3 epochs (< 5 min).")
+                        help="1 seed, 10k training images, 3 epochs, 8-epoch teacher (< 5 min).")
     parser.add_argument("--tiny", action="store_true",
                         help="With --quick: CI smoke size (< 1 min).")
     parser.add_argument("--settings", default="a,b,c")
@@ -68,7 +68,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.train_size, args.test_size, args.teacher_width = None, None, 32
     if args.quick:
-        args.seeds, args.epochs, args.teacher_epochs = "0", 3, 3
+        args.seeds, args.epochs, args.teacher_epochs = "0", 3, 8
         args.train_size, args.test_size = 10000, 2000
     if args.tiny:
         args.epochs, args.teacher_epochs, args.teacher_width = 1, 1, 8
