@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import accuracy
+from benchmarks import common
+
+
+def test_read_idx_round_trips_plain_and_gzip(tiny_fashion_mnist):
+    directory, (x, y), (x_test, y_test) = tiny_fashion_mnist
+    (x_read, y_read), (x_test_read, y_test_read) = common.load_fashion_mnist(
+        str(directory))
+    np.testing.assert_allclose(x_read[..., 0], x / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y_read, y)
+    np.testing.assert_allclose(x_test_read[..., 0], x_test / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y_test_read, y_test)
+    assert x_read.shape == (640, 28, 28, 1) and x_read.dtype == np.float32
+
+
+def test_read_idx_rejects_other_files(tmp_path):
+    path = tmp_path / "bad"
+    path.write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="Invalid IDX file"):
+        common.read_idx(str(path))
+
+
+def test_labeled_split_is_balanced_and_disjoint():
+    y = np.arange(1000) % 10
+    labeled, unlabeled = accuracy.labeled_split(y, 100)
+    np.testing.assert_array_equal(np.bincount(y[labeled]), [10] * 10)
+    assert len(np.intersect1d(labeled, unlabeled)) == 0
+    assert len(labeled) + len(unlabeled) == 1000
+
+
+def test_accuracy_tiny_runs_every_setting(tiny_fashion_mnist, tmp_path):
+    directory = tiny_fashion_mnist[0]
+    out = tmp_path / "accuracy.json"
+    accuracy.main(["--quick", "--tiny", "--data-dir", str(directory),
+                   "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"a", "c"}
+    for setting in ("a", "c"):
+        results = report["results"][setting]
+        assert set(results) == set(accuracy.METHODS)
+        for method, entry in results.items():
+            if (setting, method) == ("c", "ours_dkd"):
+                # DKD needs a label per example; c is mostly unlabeled.
+                assert "hard label" in entry["skipped"]
+                continue
+            assert "skipped" not in entry, (method, entry.get("skipped"))
+            assert 0.0 <= entry["accuracies"]["0"] <= 1.0, method
+        # The built-in given a KLDivergence instance and our KL compute the
+        # same loss from the same initial weights and batches.
+        assert results["builtin_kl"]["accuracies"]["0"] == pytest.approx(
+            results["ours_kl"]["accuracies"]["0"], abs=0.02)
