@@ -28,14 +28,13 @@ def _require(module, name, branch):
 
 
 def check_backend():
-    """Our `train_step`/`test_step` are TensorFlow-only in this checkout
-    (under JAX, Keras calls `train_step(state, data)`, a TypeError): skip
-    cleanly instead."""
+    """`keras_distill.Distiller` trains on TensorFlow, JAX and PyTorch; skip
+    cleanly on any other Keras backend."""
     backend = keras.backend.backend()
-    if backend != "tensorflow":
+    if backend not in ("tensorflow", "jax", "torch"):
         raise Unavailable(
-            "keras_distill.Distiller fits and evaluates on the TensorFlow backend only "
-            f"in this checkout; KERAS_BACKEND={backend}."
+            "keras_distill.Distiller trains on the tensorflow, jax and torch "
+            f"backends; KERAS_BACKEND={backend}."
         )
 
 

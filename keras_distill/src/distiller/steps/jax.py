@@ -119,16 +119,16 @@ def _with_assigned_hyperparameters(distiller, state):
     """`state` with the values of hyperparameter variables assigned while
     `fit` had detached the variables from it (Keras sets a detached
     variable's value to None; an `assign` gives it one again)."""
-    weights = distiller.trainable_variables
-    if not weights or weights[0]._value is not None:
-        return state  # Variables attached (e.g. `train_on_batch`): current.
     assigned = {
         id(variable)
         for variable in distiller.hyperparameter_variables
         if variable._value is not None
     }
     if not assigned:
-        return state
+        return state  # The common case: checked without walking the model.
+    weights = distiller.trainable_variables
+    if not weights or weights[0]._value is not None:
+        return state  # Variables attached (e.g. `train_on_batch`): current.
     trainable, non_trainable, *rest = state
     non_trainable = list(non_trainable)
     for index, variable in enumerate(distiller.non_trainable_variables):
