@@ -11,6 +11,7 @@ import keras
 
 import keras_distill as kd
 from keras_distill.src.losses.base import OUTPUTS
+from keras_distill.src.losses.base import PREDICTIONS
 
 
 class Unavailable(Exception):
@@ -118,7 +119,8 @@ class OursOnLogits(kd.Distiller):
         return {OUTPUTS: x[TEACHER_LOGITS]}
 
     def _student_forward(self, x, training):
-        return {OUTPUTS: self.student(x[IMAGE], training=training)}
+        outputs = self.student(x[IMAGE], training=training)
+        return {OUTPUTS: outputs, PREDICTIONS: outputs}
 
 
 class BuiltinOnLogits(keras.distillation.Distiller):

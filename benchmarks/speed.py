@@ -66,15 +66,18 @@ def parse_args(argv=None):
                         help="With --quick: CI smoke size (< 1 min).")
     parser.add_argument("--examples", type=int, default=20000,
                         help="Training examples per epoch.")
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="Epochs per row; the first is the warm-up.")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="Epochs per row; the first is the warm-up (default "
+                        "10; 3 with --quick, 2 with --tiny).")
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--out", default="benchmarks/results/speed.json")
     args = parser.parse_args(argv)
+    rounds = 10
     if args.quick:
-        args.examples, args.rounds = 6000, 3
+        args.examples, rounds = 6000, 3
     if args.tiny:
-        args.examples, args.rounds, args.teacher_width = 512, 2, 8
+        args.examples, rounds, args.teacher_width = 512, 2, 8
+    args.rounds = rounds if args.rounds is None else args.rounds
     if args.rounds < 2:
         parser.error(f"--rounds: received {args.rounds}; expected >= 2 "
                      "(one warm-up round, then the measured ones).")

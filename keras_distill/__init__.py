@@ -3,6 +3,12 @@
 Public API only; the implementation lives in `keras_distill.src`.
 """
 
+# First, before Keras is imported: the command line starts quietly.
+from keras_distill.src.cli.quiet import quiet_start
+
+quiet_start()
+
+
 from keras_distill import callbacks
 from keras_distill import datasets
 from keras_distill import export

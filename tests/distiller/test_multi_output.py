@@ -112,11 +112,36 @@ def test_explicit_output_attribute_for_terms():
     )
 
 
+@pytest.mark.parametrize("distillation_loss_fn", [None, kd.losses.KLDivergence()])
+def test_one_logit_term_distills_every_output_the_teacher_shares(distillation_loss_fn):
+    x, labels = h.data(16)
+    teacher, student, distiller = _distiller(distillation_loss_fn)
+    names = [term.name for term in distiller.distillation_loss_fn]
+    assert names == ["logits_kl_divergence", "value_kl_divergence"]
+    logs = _fit_frozen(distiller, x)
+    t, s = teacher.predict(x, verbose=0), student.predict(x, verbose=0)
+    kl = h.np_kd(t["logits"], s["logits"], 2.0).mean()
+    np.testing.assert_allclose(logs["logits_kl_divergence"], kl, rtol=1e-5)
+    np.testing.assert_allclose(logs["distillation_loss"], kl, rtol=1e-5)  # 1 class: KL 0
+
+
+def test_outputs_the_teacher_lacks_get_no_default_term():
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    teacher = keras.Model(
+        inputs, {"logits": keras.layers.Dense(h.NUM_CLASSES, name="logits")(inputs)}
+    )
+    _, student = _models()
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    assert [term.name for term in distiller.distillation_loss_fn] == ["logits_kl_divergence"]
+    other = keras.Model(inputs, {"class": keras.layers.Dense(h.NUM_CLASSES)(inputs)})
+    with pytest.raises(ValueError, match=r"shares none of them by name.*\['class'\]"):
+        kd.Distiller(teacher=other, student=student)
+
+
 @pytest.mark.parametrize(
     "distillation_loss_fn, match",
     [
-        (None, r"one loss per output.*\['logits', 'value'\]"),
-        (kd.losses.KLDivergence(), "Pass a dict"),
         ([kd.losses.KLDivergence()], r"one loss \(or None\) per output of the student, 2"),
         ({"logit": kd.losses.KLDivergence()}, r"Received: distillation_loss_fn='logit'"),
         ({"logits": None, "value": None}, "a loss for at least one output"),

@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 import keras_distill as kd
-from tests.backends import BACKEND
 from tests.distiller import helpers as h
 
 
@@ -84,14 +83,22 @@ def test_teacher_none_needs_a_cached_batch():
         distiller.fit(dataset(), epochs=1, verbose=0)
 
 
-def test_distiller_refuses_a_cache_from_other_teacher_weights():
+def test_every_fit_refuses_a_cache_from_other_teacher_weights_before_any_step():
     teacher = h.mlp(16, "teacher", seed=1)
     cached = kd.cache_teacher_outputs(teacher, dataset(), verbose=0)
+    student = h.mlp(3, "student", seed=2)
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1), student_loss_fn=h.sparse_ce())
+    distiller.fit(cached, epochs=1, verbose=0)  # The cache matches the teacher.
     teacher.layers[-1].bias.assign(np.ones(h.NUM_CLASSES))
-    # TensorFlow stops inside the step; JAX and PyTorch check before `fit`.
-    error = tf.errors.InvalidArgumentError if BACKEND == "tensorflow" else ValueError
-    with pytest.raises(error, match="Stale teacher cache"):
-        distill(cached, teacher, epochs=1)
+    before = student.get_weights()
+    # The second fit of the same Distiller (its step already traced) checks too.
+    with pytest.raises(ValueError, match="Stale teacher cache"):
+        distiller.fit(cached, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Stale teacher cache"):
+        distiller.fit(cached.shuffle(8).repeat(2), epochs=1, verbose=0)
+    for got, expected in zip(student.get_weights(), before):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_disk_cache_reloads_and_refuses_a_stale_teacher_or_dataset(tmp_path):
@@ -148,3 +155,56 @@ def test_infinite_or_unknown_data_is_refused():
         kd.cache_teacher_outputs(h.mlp(4, "teacher"), dataset().repeat())
     with pytest.raises(ValueError, match=r"`dataset`.*batched tf.data.Dataset"):
         kd.cache_teacher_outputs(h.mlp(4, "teacher"), "train.tfrecord")
+
+
+def test_a_cache_cut_short_is_refused_with_the_fix(tmp_path):
+    teacher = h.mlp(16, "teacher", seed=1)
+    path = str(tmp_path / "cache")
+    kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+    records = os.path.join(path, "teacher_outputs.tfrecord")
+    size = os.path.getsize(records)
+    with open(records, "r+b") as handle:
+        handle.truncate(size - 10)
+    with pytest.raises(ValueError, match=r"Damaged teacher cache: '.*teacher_outputs.tfrecord' "
+                       rf"has {size - 10} bytes, expected {size}.*overwrite=True"):
+        kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+    # A flipped byte keeps the size but not the checksum.
+    kd.cache_teacher_outputs(teacher, dataset(), path=path, overwrite=True, verbose=0)
+    with open(records, "r+b") as handle:
+        handle.seek(size // 2)
+        byte = handle.read(1)
+        handle.seek(size // 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ValueError, match="does not match its SHA-256 checksum"):
+        kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+    fresh = kd.cache_teacher_outputs(teacher, dataset(), path=path, overwrite=True, verbose=0)
+    assert len(list(fresh)) == 3
+
+
+def test_an_interrupted_write_leaves_no_cache_that_looks_complete(tmp_path, monkeypatch):
+    from keras_distill.src.teachers import storage
+
+    teacher = h.mlp(16, "teacher", seed=1)
+    path = str(tmp_path / "cache")
+    kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+    teacher.layers[-1].bias.assign(np.ones(h.NUM_CLASSES))
+    original = storage._serialized
+    written = []
+
+    def killed_after_two_batches(element):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(1)
+        return original(element)
+
+    monkeypatch.setattr(storage, "_serialized", killed_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        kd.cache_teacher_outputs(teacher, dataset(), path=path, overwrite=True, verbose=0)
+    monkeypatch.setattr(storage, "_serialized", original)
+    # The old cache is still whole (and stale for the new weights): refused, not
+    # silently mixed with the two new batches.
+    with pytest.raises(ValueError, match="teacher fingerprint"):
+        kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+    cached = kd.cache_teacher_outputs(teacher, dataset(), path=path, overwrite=True, verbose=0)
+    online = distill(dataset(), teacher)
+    assert_same_training(online, distill(cached, teacher))

@@ -4,22 +4,25 @@ import copy
 
 import keras
 from keras import ops
-from keras.src.backend.common.masking import get_keras_mask
-from keras.src.losses.loss import scale_loss_for_distribution
-from keras.src.losses.loss import unscale_loss_for_distribution
 
 from keras_distill.src.distiller import adapters as adapters_lib
 from keras_distill.src.distiller import feature_taps
+from keras_distill.src.distiller import finite
+from keras_distill.src.distiller import fit_checks
 from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import steps
+from keras_distill.src.distiller import student_loss as student_loss_lib
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
-from keras_distill.src.losses.keras_loss import per_example_loss
+from keras_distill.src.losses.base import PREDICTIONS
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.schedules.guard import ScheduleGuard
 from keras_distill.src.teachers import cache as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
 from keras_distill.src.utils.errors import invalid_argument
+from keras_distill.src.utils.keras_compat import get_keras_mask
+from keras_distill.src.utils.keras_compat import scale_loss_for_distribution
+from keras_distill.src.utils.keras_compat import unscale_loss_for_distribution
 from keras_distill.src.utils.validation import check_temperature
 from keras_distill.src.utils.validation import check_unit_interval
 
@@ -73,7 +76,15 @@ class Distiller(keras.Model):
     callbacks (`keras_distill.callbacks.TemperatureScheduler`, ...).
 
     Without labels (a dataset of `x` only), the student is trained on the
-    distillation terms alone and `alpha` is ignored.
+    distillation terms alone and `alpha` is ignored. The student's own
+    losses (`kernel_regularizer`, `activity_regularizer`, `add_loss`) are
+    added once, unweighted by `alpha`, as `keras.Model.fit` adds them.
+
+    Probabilities: terms compare logits. A teacher or student whose outputs
+    end in a softmax (or sigmoid), as `keras.applications` models do by
+    default, is read before that activation, from the same forward pass;
+    the student still predicts probabilities, and its hard-label loss sees
+    them. See `teacher_outputs` for teachers whose graph cannot be read.
 
     NaN or Inf losses: add `keras.callbacks.TerminateOnNaN()` to `fit`; it
     reads the `loss` this model logs and stops training.
@@ -89,10 +100,19 @@ class Distiller(keras.Model):
             as in the keras.io example), or a list of them. Defaults to
             `keras_distill.losses.KLDivergence()`.
         student_loss_fn: Loss on the hard labels, e.g.
-            `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`.
+            `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`;
+            for a multi-output student, a dict `{output: loss}` or a list
+            with one loss (or `None`) per output, as `Model.compile` takes.
         alpha: Weight of the student loss in [0, 1], or a schedule.
         temperature: Softening temperature > 0, or a schedule.
         distillation_loss_weights: One weight (or schedule) per term.
+        teacher_outputs: What the teacher outputs: `"auto"` (the default)
+            reads Keras models before a final softmax and checks the first
+            batch of other teachers; `"probabilities"` for callables or
+            SavedModels that return softmax probabilities (the terms read
+            `log(p)`, which is exact); `"logits"` to skip every check.
+        loss_weights: With a dict or list `student_loss_fn`, one weight per
+            output (a dict or a list), as `Model.compile` takes.
         **kwargs: Passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -121,6 +141,8 @@ class Distiller(keras.Model):
         alpha=0.1,
         temperature=3.0,
         distillation_loss_weights=None,
+        teacher_outputs="auto",
+        loss_weights=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -133,7 +155,9 @@ class Distiller(keras.Model):
                 "Pass the trained model as `teacher` and a new (usually "
                 "smaller) model as `student`.",
             )
-        self.teacher = teacher_lib.as_teacher(teacher)
+        self.teacher = teacher_lib.as_teacher(teacher, teacher_outputs)
+        self.teacher_outputs = teacher_outputs
+        self._teacher_logits = teacher_lib.logits_of(self.teacher, teacher_outputs)
         self.student = student
         self.temperature = keras.Variable(
             1.0,
@@ -151,6 +175,7 @@ class Distiller(keras.Model):
         )
         self._term_weights = []
         self._term_trackers = []
+        self._student_output_trackers = []
         self._schedule_guard = ScheduleGuard()
         self._taps = None
         self._adapters = {}
@@ -160,6 +185,7 @@ class Distiller(keras.Model):
         )
         self._configure(
             student_loss_fn=student_loss_fn,
+            loss_weights=loss_weights,
             distillation_loss_fn=distillation_loss_fn,
             distillation_loss_weights=distillation_loss_weights,
             alpha=alpha,
@@ -179,16 +205,18 @@ class Distiller(keras.Model):
     def _configure(
         self,
         student_loss_fn,
+        loss_weights,
         distillation_loss_fn,
         distillation_loss_weights,
         alpha,
         temperature,
     ):
         """Validates and installs losses and hyperparameters."""
-        if student_loss_fn is not None:
-            student_loss_fn = keras.losses.get(student_loss_fn)
-        self.student_loss_fn = student_loss_fn
-        terms = terms_lib.as_terms(distillation_loss_fn, self.student)
+        self._student_loss = student_loss_lib.StudentLoss(
+            student_loss_fn, loss_weights, self.student
+        )
+        self._install_student_trackers()
+        terms = terms_lib.as_terms(distillation_loss_fn, self.student, self.teacher)
         weights = terms_lib.as_weights(distillation_loss_weights, terms)
         self._set_hyperparameter("temperature", temperature, check_temperature)
         self._set_hyperparameter("alpha", alpha, check_unit_interval)
@@ -200,7 +228,10 @@ class Distiller(keras.Model):
         self._hyperparameters = {"temperature": temperature, "alpha": alpha}
         if self._taps is None or not self._taps.same_paths(terms):
             self._taps = feature_taps.FeatureTaps(
-                self.teacher, self.student, terms
+                self.teacher,
+                self.student,
+                terms,
+                split_teacher_heads=getattr(self._teacher_logits, "split_heads", False),
             )
         for term in terms:
             term.validate_shapes(*self._term_shapes(term))
@@ -223,6 +254,28 @@ class Distiller(keras.Model):
             self._taps.shape("teacher", term.teacher_source),
             self._taps.shape("student", term.student_source),
         )
+
+    @property
+    def student_loss_fn(self):
+        """The hard-label loss: a Keras loss, a dict or list of them, or None."""
+        loss_fn = self._student_loss.loss_fn
+        if isinstance(loss_fn, (dict, list, tuple)) or loss_fn is None:
+            return loss_fn
+        return keras.losses.get(loss_fn)
+
+    @property
+    def loss_weights(self):
+        """The weights of a per-output `student_loss_fn`, as given."""
+        return self._student_loss.loss_weights
+
+    def _install_student_trackers(self):
+        """One `<output>_student_loss` tracker per output with a loss."""
+        for tracker in self._student_output_trackers:
+            self._tracker.untrack(tracker)
+        names = self._student_loss.names if self._student_loss.per_output else []
+        self._student_output_trackers = [
+            keras.metrics.Mean(name=f"{name}_student_loss") for name in names
+        ]
 
     def _install_adapters(self, terms):
         """Creates the feature adapters the terms need (kept if unchanged)."""
@@ -291,6 +344,7 @@ class Distiller(keras.Model):
         temperature=None,
         distillation_loss_weights=None,
         loss=None,
+        loss_weights=None,
         auto_scale_loss=True,
         **kwargs,
     ):
@@ -306,6 +360,8 @@ class Distiller(keras.Model):
             temperature: Temperature > 0, or a schedule.
             distillation_loss_weights: One weight (or schedule) per term.
             loss: Alias of `student_loss_fn` (for `Model.compile` habits).
+            loss_weights: One weight per output of a dict or list
+                `student_loss_fn`; kept when neither is given here.
             auto_scale_loss: When True and any layer of the student uses the
                 `"mixed_float16"` policy, the optimizer is wrapped in a
                 `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
@@ -322,12 +378,15 @@ class Distiller(keras.Model):
         if loss is not None:
             student_loss_fn = loss
         hyper = self._hyperparameters
+        if student_loss_fn is None and loss_weights is None:
+            loss_weights = self.loss_weights
         self._configure(
             student_loss_fn=(
                 student_loss_fn
                 if student_loss_fn is not None
-                else self.student_loss_fn
+                else self._student_loss.loss_fn
             ),
+            loss_weights=loss_weights,
             distillation_loss_fn=(
                 distillation_loss_fn
                 if distillation_loss_fn is not None
@@ -399,21 +458,25 @@ class Distiller(keras.Model):
         in inference mode, outside any gradient."""
         if self._taps.extractors["teacher"] is None:
             return {
-                OUTPUTS: teacher_lib.teacher_forward(self.teacher, x, self.temperature)
+                OUTPUTS: teacher_lib.teacher_forward(
+                    self._teacher_logits, x, self.temperature
+                )
             }
-        outputs = self._taps.forward("teacher", x, training=False)
+        outputs = dict(self._taps.forward("teacher", x, training=False))
+        outputs[OUTPUTS] = self._teacher_logits.to_logits(outputs[OUTPUTS])
         return keras.tree.map_structure(ops.stop_gradient, outputs)
 
-    def _cached_teacher_forward(self, cached, y_pred):
+    def _cached_teacher_forward(self, cached, student_logits):
         """Teacher outputs of a batch from `cache_teacher_outputs`."""
         outputs = teacher_cache.cached_teacher_logits(
-            cached, self.temperature, y_pred, teacher=self.teacher, terms=self._terms
+            cached, self.temperature, student_logits, terms=self._terms
         )
         return {OUTPUTS: outputs}
 
     def _student_forward(self, x, training):
-        """Student outputs and tapped layers by source name, from one
-        forward pass."""
+        """Student logits (`OUTPUTS`), predictions (`PREDICTIONS`: what the
+        student returns) and tapped layers by source name, from one forward
+        pass."""
         return self._taps.forward("student", x, training=training)
 
     # ------------------------------------------------------------------
@@ -441,33 +504,29 @@ class Distiller(keras.Model):
             A float32 scalar, scaled for `tf.distribute` like Keras's own
             `compute_loss` (divided by the number of replicas).
         """
-        mask = get_keras_mask(y_pred)
-        has_labels = y is not None and self.student_loss_fn is not None
+        has_labels = y is not None and bool(self._student_loss)
         batch_size = replicas.mean_batch_size(y_pred)
         zero = ops.zeros((), dtype="float32")
         student_loss = zero
         if has_labels:
-            values = per_example_loss(self.student_loss_fn, y, y_pred)
-            # A loss may mask its own values (e.g. `ignore_class`), as Keras's
-            # Loss.__call__ honours: combine that with the prediction mask.
-            loss_mask = get_keras_mask(values)
-            if loss_mask is not None and mask is not None:
-                loss_mask = ops.logical_and(
-                    ops.cast(loss_mask, "bool"), ops.cast(mask, "bool")
-                )
-            student_loss = replicas.weighted_mean(
-                values,
-                sample_weight,
-                mask if loss_mask is None else loss_mask,
-            )
+            means = self._student_loss.values(y, y_pred, sample_weight)
+            for tracker, mean in zip(self._student_output_trackers, means):
+                tracker.update_state(mean, sample_weight=batch_size)
+            student_loss = self._student_loss.total(means)
             self._student_loss_tracker.update_state(
                 student_loss, sample_weight=batch_size
             )
+        # The student's (and adapters') own losses, as keras.Model.fit adds
+        # them: once, unweighted by alpha, in training and evaluation.
+        regularization = student_loss_lib.regularization_loss(
+            [self.student, *self._adapters.values()]
+        )
         if teacher_outputs is None:
-            return scale_loss_for_distribution(student_loss)
+            return scale_loss_for_distribution(student_loss + regularization)
 
         if student_outputs is None:
             student_outputs = {OUTPUTS: y_pred}
+        mask = get_keras_mask(student_outputs[OUTPUTS])
         distillation_loss = zero
         for index, term in enumerate(self._terms):
             value = terms_lib.term_value(
@@ -493,7 +552,7 @@ class Distiller(keras.Model):
             total = alpha * student_loss + (1.0 - alpha) * distillation_loss
         else:
             total = distillation_loss
-        return scale_loss_for_distribution(total)
+        return scale_loss_for_distribution(total + regularization)
 
     # ------------------------------------------------------------------
     # Steps
@@ -511,11 +570,11 @@ class Distiller(keras.Model):
             )
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`. On JAX and PyTorch, a dataset of cached teacher
-        outputs is first checked against the teacher's weights (TensorFlow
-        checks each batch inside the step)."""
-        if keras.backend.backend() != "tensorflow":
-            teacher_cache.check_fingerprint_before_fit(x, self.teacher)
+        """`keras.Model.fit`, after checks that no step runs without: empty
+        data, string labels, NaN inputs, a stale teacher cache, a teacher
+        that returns probabilities unannounced (`distiller/fit_checks.py`)."""
+        batch_size = args[0] if args else kwargs.get("batch_size")
+        fit_checks.check(self, x, y, batch_size=batch_size)
         return super().fit(x, y, *args, **kwargs)
 
     def make_train_function(self, force=False):
@@ -590,9 +649,11 @@ class Distiller(keras.Model):
         """
         teacher_outputs, cached = teacher
         student_outputs = self._student_forward(x, training=True)
-        y_pred = student_outputs[OUTPUTS]
+        y_pred = student_outputs[PREDICTIONS]
         if cached is not None:
-            teacher_outputs = self._cached_teacher_forward(cached, y_pred)
+            teacher_outputs = self._cached_teacher_forward(
+                cached, student_outputs[OUTPUTS]
+            )
         loss = self.compute_loss(
             x=x,
             y=y,
@@ -606,7 +667,12 @@ class Distiller(keras.Model):
         return self.optimizer.scale_loss(loss), y_pred
 
     def _train_logs(self, y, y_pred, sample_weight):
-        """The logs of a train step, after the weights were updated."""
+        """The logs of a train step, after the weights were updated (a NaN
+        `loss` when the student's outputs or weights are not finite)."""
+        finite.mark_loss(
+            self._loss_tracker,
+            finite.all_finite([*keras.tree.flatten(y_pred), *self.trainable_weights]),
+        )
         logs = self._metric_logs(y, y_pred, sample_weight)
         logs["temperature"] = ops.convert_to_tensor(self.temperature)
         logs["alpha"] = ops.convert_to_tensor(self.alpha)
@@ -678,6 +744,7 @@ class Distiller(keras.Model):
 
     _LOSS_KEYS = (
         "student_loss_fn",
+        "loss_weights",
         "distillation_loss_fn",
         "distillation_loss_weights",
         "alpha",
@@ -686,11 +753,7 @@ class Distiller(keras.Model):
 
     def _loss_config(self):
         return {
-            "student_loss_fn": (
-                None
-                if self.student_loss_fn is None
-                else _SERIALIZE(self.student_loss_fn)
-            ),
+            **self._student_loss.get_config(),
             "distillation_loss_fn": [_SERIALIZE(t) for t in self._terms],
             "distillation_loss_weights": [
                 hyperparameter.serialize(w) for w in self._term_weight_values
@@ -705,7 +768,9 @@ class Distiller(keras.Model):
     def _deserialize_loss_config(config):
         config = copy.deepcopy(config)  # Keras deserialization mutates dicts.
         if config.get("student_loss_fn") is not None:
-            config["student_loss_fn"] = _DESERIALIZE(config["student_loss_fn"])
+            config["student_loss_fn"] = student_loss_lib.deserialize(
+                config["student_loss_fn"]
+            )
         if config.get("distillation_loss_fn") is not None:
             config["distillation_loss_fn"] = [
                 _DESERIALIZE(t) for t in config["distillation_loss_fn"]
@@ -726,6 +791,7 @@ class Distiller(keras.Model):
             "trainable": self.trainable,
             "teacher": _SERIALIZE(self.teacher),
             "student": _SERIALIZE(self.student),
+            "teacher_outputs": self.teacher_outputs,
         }
         config.update(self._loss_config())
         return config

@@ -23,17 +23,12 @@ import difflib
 import keras
 
 from keras_distill.src.losses.base import OUTPUTS
+from keras_distill.src.losses.base import PREDICTIONS
+from keras_distill.src.models import heads as heads_lib
+from keras_distill.src.utils import keras_compat
+from keras_distill.src.utils.keras_compat import graph_of
 
 SEPARATOR = "/"
-
-
-def graph_of(model):
-    """The Functional graph of a Functional or Sequential model, else None."""
-    if isinstance(model, keras.Sequential):
-        return getattr(model, "_functional", None)
-    if isinstance(model, keras.Model) and hasattr(model, "_run_through_graph"):
-        return model
-    return None
 
 
 def _require_graph(model, argument, path):
@@ -105,11 +100,9 @@ def _unknown_layer(model, argument, prefix, path):
 
 def _calls_per_layer(graph):
     counts = {}
-    for nodes in graph._nodes_by_depth.values():
-        for node in nodes:
-            if node.operation is not None and not node.is_input:
-                name = node.operation.name
-                counts[name] = counts.get(name, 0) + 1
+    for node in keras_compat.nodes(graph):
+        name = node.operation.name
+        counts[name] = counts.get(name, 0) + 1
     return counts
 
 
@@ -122,26 +115,7 @@ def _group_paths(paths):
     return groups
 
 
-def build_extractor(model, paths, argument="model", prefix=""):
-    """A Functional model mapping the model's inputs to outputs and layers.
-
-    Args:
-        model: A Functional or Sequential Keras model.
-        paths: Layer paths to tap, e.g. `["conv3", "backbone/conv2"]`.
-        argument: `"teacher"` or `"student"`, used in error messages.
-        prefix: Path of `model` inside the top model (for errors).
-
-    Returns:
-        A `keras.Model` over `model`'s own layers (shared weights) whose
-        output is a dict `{OUTPUTS: <model outputs>, path: tensor, ...}`.
-
-    Raises:
-        ValueError: If the model is not Functional/Sequential, a path names
-            no layer (the error lists the nearest names), or a tapped layer
-            is called more than once (its output would be ambiguous).
-    """
-    graph = _require_graph(model, argument, prefix + paths[0])
-    groups = _group_paths(paths)
+def _check_paths(graph, model, groups, argument, prefix):
     calls = _calls_per_layer(graph)
     for head, rests in groups.items():
         if head not in calls:
@@ -155,21 +129,52 @@ def build_extractor(model, paths, argument="model", prefix=""):
                 "the layer right after it)."
             )
 
-    taps = {}
+
+def build_extractor(model, paths, argument="model", prefix="", split_heads=False):
+    """A Functional model mapping the model's inputs to outputs and layers.
+
+    Args:
+        model: A Functional or Sequential Keras model.
+        paths: Layer paths to tap, e.g. `["conv3", "backbone/conv2"]`.
+        argument: `"teacher"` or `"student"`, used in error messages.
+        prefix: Path of `model` inside the top model (for errors).
+        split_heads: Whether outputs that end in a softmax or a sigmoid
+            (`models/heads.py`) are returned as the logits before it.
+
+    Returns:
+        A `keras.Model` over `model`'s own layers (shared weights) whose
+        output is a dict `{OUTPUTS: <model outputs>, path: tensor, ...}`.
+        With `split_heads`, `OUTPUTS` holds the logits of split heads (the
+        other outputs as they are) and `PREDICTIONS` the model's outputs.
+
+    Raises:
+        ValueError: If the model is not Functional/Sequential, a path names
+            no layer (the error lists the nearest names), or a tapped layer
+            is called more than once (its output would be ambiguous).
+    """
+    graph = _require_graph(model, argument, prefix + (paths[0] if paths else ""))
+    groups = _group_paths(paths)
+    _check_paths(graph, model, groups, argument, prefix)
+    heads = heads_lib.find_heads(graph) if split_heads else {}
+    taps, logits_of = {}, {}
 
     def call(operation, *args, **kwargs):
-        rests = groups.get(operation.name)
-        if rests is None:
-            return operation(*args, **kwargs)
+        rests = groups.get(operation.name, [])
+        head = heads.get(operation.name)
         nested = [rest for rest in rests if rest]
-        if nested:
+        if nested or (head is not None and head.how == heads_lib.NESTED):
             sub = build_extractor(
-                operation, nested, argument, prefix + operation.name + SEPARATOR
+                operation, nested, argument, prefix + operation.name + SEPARATOR,
+                split_heads=head is not None,
             )
             results = sub(*args, **kwargs)
             for rest in nested:
                 taps[operation.name + SEPARATOR + rest] = results[rest]
-            outputs = results[OUTPUTS]
+            outputs = results.get(PREDICTIONS, results[OUTPUTS])
+            logits_of[id(outputs)] = results[OUTPUTS]
+        elif head is not None and head.reachable:
+            logits, outputs = heads_lib.split_call(head, operation, args, kwargs)
+            logits_of[id(outputs)] = logits
         else:
             outputs = operation(*args, **kwargs)
         if "" in rests:
@@ -186,16 +191,15 @@ def build_extractor(model, paths, argument="model", prefix=""):
         lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=x.name),
         graph.input,
     )
-    # Re-runs the model's graph symbolically on new inputs, layer by layer,
-    # with the same layers (as `keras.models.clone_model` does with this
-    # same method), intercepting the calls of tapped layers and sub-models.
-    outputs = graph._run_through_graph(
-        inputs, operation_fn=lambda op: op, call_fn=call
-    )
+    # The model's graph re-run symbolically on new inputs with the same
+    # layers, intercepting the calls of tapped layers, heads and sub-models.
+    outputs = keras_compat.run_through_graph(graph, inputs, call)
+    extracted = {path: taps[path] for path in paths}
+    if split_heads:
+        extracted[PREDICTIONS] = outputs
+        outputs = keras.tree.map_structure(lambda t: logits_of.get(id(t), t), outputs)
     return keras.Model(
-        inputs,
-        {OUTPUTS: outputs, **{path: taps[path] for path in paths}},
-        name=f"{model.name}_feature_taps",
+        inputs, {OUTPUTS: outputs, **extracted}, name=f"{model.name}_feature_taps"
     )
 
 
@@ -212,29 +216,55 @@ def _model_output_shape(model):
     return None
 
 
+def _student_has_heads(student):
+    """Whether the student's outputs end in a softmax or sigmoid whose
+    logits the terms read; raises when they cannot be reached."""
+    heads = heads_lib.find_heads(student)
+    for head in heads_lib.unreachable(heads):
+        raise ValueError(
+            f"Cannot read the logits of the student '{student.name}': its "
+            f"output ends in {head.describe()}, and {head.reason}. The "
+            "distillation terms compare logits. End the student in a linear "
+            "layer followed by keras.layers.Activation"
+            f"('{head.activation}'), or let it output logits (and pass "
+            "from_logits=True to its loss)."
+        )
+    return bool(heads)
+
+
 class FeatureTaps:
     """The teacher's and the student's extractors for a list of terms.
 
     A plain Python object (not a Keras layer): the extractors share the
     models' layers, so they hold no state of their own and are neither
-    tracked nor saved. Without any layer to tap, a model runs as itself.
+    tracked nor saved. Without any layer to tap, or head to split, a model
+    runs as itself.
+
+    The student's outputs that end in a softmax or sigmoid are always split
+    (`models/heads.py`): `forward("student", ...)` gives the logits under
+    `OUTPUTS`, for the terms, and what the student returns under
+    `PREDICTIONS`, for its hard-label loss and metrics.
 
     Args:
         teacher: The teacher model.
         student: The student model.
         terms: The distillation terms; each reads `term.teacher_source` and
             `term.student_source` (`OUTPUTS` or a layer path).
+        split_teacher_heads: Whether the teacher's extractor (built when a
+            term taps a teacher layer) reads its outputs before their final
+            softmax or sigmoid.
     """
 
-    def __init__(self, teacher, student, terms):
+    def __init__(self, teacher, student, terms, split_teacher_heads=False):
         self.models = {"teacher": teacher, "student": student}
         self.paths = {
             "teacher": _layer_sources(term.teacher_source for term in terms),
             "student": _layer_sources(term.student_source for term in terms),
         }
+        split = {"teacher": split_teacher_heads, "student": _student_has_heads(student)}
         self.extractors = {
-            role: build_extractor(self.models[role], paths, role)
-            if paths
+            role: build_extractor(self.models[role], paths, role, split_heads=split[role])
+            if paths or (split[role] and role == "student")
             else None
             for role, paths in self.paths.items()
         }
@@ -247,11 +277,16 @@ class FeatureTaps:
         }
 
     def forward(self, role, x, training):
-        """`{OUTPUTS: ..., path: tensor, ...}` from one pass of the model."""
+        """`{OUTPUTS: ..., path: tensor, ...}` from one pass of the model;
+        for the student also `PREDICTIONS`."""
         extractor = self.extractors[role]
         if extractor is None:
-            return {OUTPUTS: self.models[role](x, training=training)}
-        return extractor(x, training=training)
+            outputs = self.models[role](x, training=training)
+            return {OUTPUTS: outputs, PREDICTIONS: outputs}
+        outputs = extractor(x, training=training)
+        if PREDICTIONS not in outputs:
+            outputs = {**outputs, PREDICTIONS: outputs[OUTPUTS]}
+        return outputs
 
     def shape(self, role, source):
         """Static shape of what `source` reads from the model, or None."""

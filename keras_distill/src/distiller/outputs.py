@@ -42,6 +42,27 @@ def model_outputs(model):
     return None
 
 
+def shared_outputs(teacher, student):
+    """The names of the student's outputs that the teacher has too (under
+    the same key), in the student's order; raises when there are none."""
+    student_outputs = model_outputs(student)
+    teacher_outputs = model_outputs(teacher) if teacher is not None else None
+    teacher_keys = dict((name, key) for key, name in teacher_outputs or [])
+    shared = [name for key, name in student_outputs if teacher_keys.get(name) == key]
+    if not shared:
+        teacher_names = None if teacher_outputs is None else list(teacher_keys)
+        raise invalid_argument(
+            "distillation_loss_fn",
+            None,
+            "a dict {output_name: loss} for a student with several outputs "
+            f"{[name for _, name in student_outputs]}, since the teacher shares "
+            f"none of them by name (the teacher's outputs: {teacher_names})",
+            "Name the outputs alike in both models, or map each student output "
+            "to a loss (None skips one).",
+        )
+    return shared
+
+
 def select(structure, key):
     """`structure[key]` for a term reading one output of a multi-output model."""
     if key is None or not isinstance(structure, (dict, list, tuple)):

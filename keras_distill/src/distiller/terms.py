@@ -31,17 +31,28 @@ def as_term(loss):
     )
 
 
-def as_terms(distillation_loss_fn, student=None):
+def as_terms(distillation_loss_fn, student=None, teacher=None):
     """Normalizes `distillation_loss_fn` into a non-empty list of terms.
 
     A dict `{output: loss}`, or a list with one loss (or `None`) per output
     of a multi-output `student`, gives one term per output (see
-    `outputs.per_output_terms`); any other list is several terms.
+    `outputs.per_output_terms`); any other list is several terms. For a
+    multi-output student, the default (`None`, the KL term) and a single
+    logit term apply to every output that teacher and student share by name.
     """
+    student_outputs = outputs_lib.model_outputs(student)
+    single = distillation_loss_fn is None or not isinstance(
+        distillation_loss_fn, (dict, list, tuple)
+    )
+    if single and student_outputs is not None:
+        term = KLDivergence() if distillation_loss_fn is None else as_term(distillation_loss_fn)
+        if term.output is None and OUTPUTS == term.teacher_source == term.student_source:
+            shared = outputs_lib.shared_outputs(teacher, student)
+            distillation_loss_fn = {name: term for name in shared}
     if distillation_loss_fn is None:
         return [KLDivergence()]
     terms = outputs_lib.per_output_terms(
-        distillation_loss_fn, outputs_lib.model_outputs(student), as_term
+        distillation_loss_fn, student_outputs, as_term
     ) or _listed_terms(distillation_loss_fn)
     names = [term.name for term in terms]
     duplicates = sorted({name for name in names if names.count(name) > 1})

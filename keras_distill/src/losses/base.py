@@ -9,6 +9,9 @@ from keras_distill.src.utils.validation import check_temperature
 
 # Source name meaning "the model's final outputs" (as opposed to a layer).
 OUTPUTS = "__outputs__"
+# Source name of what the student model itself returns, when it differs from
+# what the terms read (`OUTPUTS`: the logits before a final softmax).
+PREDICTIONS = "__predictions__"
 
 
 def _snake_case(name):

@@ -33,8 +33,10 @@ from keras_distill.src.teachers import top_k as top_k_lib
 from keras_distill.src.teachers.ensemble import Ensemble
 from keras_distill.src.teachers.ensemble import probability_mixture
 from keras_distill.src.teachers.teacher import as_teacher
+from keras_distill.src.teachers.teacher import check_outputs
 from keras_distill.src.teachers.teacher import fingerprint
 from keras_distill.src.teachers.teacher import fingerprint_as_int64
+from keras_distill.src.teachers.teacher import logits_of
 from keras_distill.src.teachers.teacher import teacher_forward
 from keras_distill.src.utils.errors import invalid_argument
 
@@ -69,48 +71,30 @@ def _stale_message(teacher):
     )
 
 
-def _check_fingerprint(cached, teacher):
-    if teacher is None or keras.backend.backend() != "tensorflow":
-        return  # Other backends: `check_fingerprint_before_fit`, on the host.
-    with tf.init_scope():
-        expected = fingerprint_as_int64(fingerprint(teacher))
-    if expected == 0:
-        return
-    found = cached[FINGERPRINT]
-    tf.debugging.assert_equal(
-        tf.reduce_all((found == expected) | (found == 0)),
-        True,
-        message=_stale_message(teacher),
-    )
+def check_fingerprint(cached, teacher):
+    """Raises when cached teacher outputs were made by other weights than
+    `teacher`'s (checked on the host at the start of every `fit`).
 
-
-def check_fingerprint_before_fit(x, teacher):
-    """The stale-cache check of JAX and PyTorch, once per `fit` on the host:
-    the first batch's fingerprint against the teacher's weights.
-
-    (TensorFlow checks every batch inside the step.) A cache holds one
-    fingerprint for all its batches, so the first one tells. Data that can't
-    be read ahead (a generator, a `PyDataset`) is not checked.
+    Args:
+        cached: A cached batch (or cached arrays), as `split_cached_inputs`
+            returns it.
+        teacher: The Distiller's teacher, or None (nothing to compare).
     """
     if teacher is None:
         return
-    if tf.available and isinstance(x, tf.data.Dataset):
-        first = next(iter(x.take(1)), None)
-        x = None if first is None else keras.utils.unpack_x_y_sample_weight(first)[0]
-    if not (isinstance(x, dict) and FINGERPRINT in x):
-        return
     expected = fingerprint_as_int64(fingerprint(teacher))
-    found = np.asarray(x[FINGERPRINT])
+    found = np.asarray(keras.ops.convert_to_numpy(cached[FINGERPRINT]))
     if expected != 0 and not np.all((found == expected) | (found == 0)):
         raise ValueError(_stale_message(teacher))
 
 
-def cached_teacher_logits(cached, temperature, student_logits, teacher=None, terms=()):
+def cached_teacher_logits(cached, temperature, student_logits, terms=()):
     """Teacher logits for a cached batch, as the distillation terms read them.
 
-    Decodes top-k storage against the student's class axis, combines ensemble
-    members at the step's `temperature`, and, when the Distiller also holds
-    a teacher, checks the cache was made by that teacher's weights.
+    Decodes top-k storage against the student's class axis and combines
+    ensemble members at the step's `temperature`. (That the cache was made
+    by the Distiller's teacher is checked before `fit` starts:
+    `check_fingerprint`.)
     """
     layered = sorted({term.teacher_source for term in terms} - {OUTPUTS})
     if layered:
@@ -119,7 +103,6 @@ def cached_teacher_logits(cached, temperature, student_logits, teacher=None, ter
             f"but distillation terms read teacher layers {layered}. Distill "
             "online (a dataset without cached outputs) for feature terms."
         )
-    _check_fingerprint(cached, teacher)
     num_classes = student_logits.shape[-1]
     if num_classes is None:
         num_classes = ops.shape(student_logits)[-1]
@@ -143,7 +126,7 @@ def cached_teacher_logits(cached, temperature, student_logits, teacher=None, ter
     return ops.stop_gradient(logits)
 
 
-def _encoder(teacher, top_k, fill, dtype, element_spec):
+def _encoder(teacher, reader, top_k, fill, dtype, element_spec):
     """A tf.function `inputs -> stored teacher outputs` (on the device).
 
     Traced once, for the dataset's input spec (any batch size).
@@ -169,7 +152,7 @@ def _encoder(teacher, top_k, fill, dtype, element_spec):
                 MEMBERS: tuple(encode(member) for member in members),
                 MEMBER_WEIGHTS: ops.broadcast_to(weights, (batch, len(members))),
             }
-        return encode(teacher_forward(teacher, inputs, temperature=1.0))
+        return encode(teacher_forward(reader, inputs, temperature=1.0))
 
     if keras.backend.backend() != "tensorflow":
         # The teacher runs on the Keras backend, on NumPy batches from tf.data.
@@ -188,10 +171,12 @@ def _replace_inputs(element, inputs):
     return inputs
 
 
-def _cached_elements(dataset, encode, fingerprint_int, stats):
+def _cached_elements(dataset, encode, reader, fingerprint_int, stats):
     """Yields NumPy elements with teacher outputs; fills `stats`."""
     for element in dataset:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
+        if stats["num_examples"] == 0:
+            check_outputs(reader, x)
         outputs = tf.nest.map_structure(np.asarray, encode(x))
         batch = int(tf.nest.flatten(x)[0].shape[0])
         if stats["first_batch_digest"] is None:
@@ -225,7 +210,7 @@ def _check_matches(path, metadata, expected, dataset, shuffles):
                 cardinality if cardinality >= 0 else None,
                 "The dataset (or its batch size) changed.")
     _check_same(path, "settings", metadata["settings"], expected["settings"],
-                "top_k, top_k_fill, dtype or the ensemble changed.")
+                "top_k, top_k_fill, dtype, teacher_outputs or the ensemble changed.")
     if not shuffles and metadata["first_batch_digest"] is not None:
         first = next(iter(dataset.take(1)))
         x, _, _ = keras.utils.unpack_x_y_sample_weight(first)
@@ -252,6 +237,7 @@ def cache_teacher_outputs(
     top_k_fill="uniform",
     dtype="float32",
     batch_size=32,
+    teacher_outputs="auto",
     allow_random=False,
     overwrite=False,
     verbose=1,
@@ -265,10 +251,13 @@ def cache_teacher_outputs(
     Distiller may then be built with `teacher=None`. Shuffle or repeat the
     returned dataset freely: each batch carries its own teacher outputs.
 
+    The cache holds logits: a teacher that ends in a softmax is read before
+    it, or its probabilities are stored as log-probabilities, as
+    `teacher_outputs` says (see `keras_distill.Distiller`).
+
     Stale caches are refused. Each cached batch carries a fingerprint of the
-    teacher's weights: a Distiller whose teacher has other weights stops at
-    its first step (an in-graph assertion, which XLA-compiled steps skip:
-    with `jit_compile=True` only the on-disk checks below apply). A cache on
+    teacher's weights: a Distiller whose teacher has other weights refuses
+    the cache at the start of every `fit`, before any step. A cache on
     disk also records the dataset's number of batches (compared when the
     dataset's cardinality is known) and a digest of its first batch; calling
     this function again with the same `path` reloads the cache when teacher,
@@ -296,6 +285,8 @@ def cache_teacher_outputs(
         dtype: Storage dtype of the logits: `"float32"`, `"float16"` or
             `"bfloat16"`.
         batch_size: Batch size for array inputs.
+        teacher_outputs: `"auto"`, `"logits"` or `"probabilities"`: what the
+            teacher outputs (as the Distiller's argument of that name).
         allow_random: Accept a dataset with random augmentation.
         overwrite: Recompute a cache that exists at `path`.
         verbose: 1 prints the storage per example; 0 is silent.
@@ -312,7 +303,7 @@ def cache_teacher_outputs(
     distiller.fit(cached.shuffle(100), epochs=20)
     ```
     """
-    teacher = as_teacher(teacher)
+    teacher = as_teacher(teacher, teacher_outputs)
     if teacher is None:
         raise invalid_argument("teacher", None, "a teacher to run over the dataset")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
@@ -332,6 +323,7 @@ def cache_teacher_outputs(
             "top_k": top_k,
             "top_k_fill": top_k_fill if top_k else None,
             "dtype": dtype,
+            "teacher_outputs": teacher_outputs,
             "ensemble": [teacher.combine, teacher.mixture_weights]
             if isinstance(teacher, Ensemble) else None,
         },
@@ -341,18 +333,22 @@ def cache_teacher_outputs(
         metadata = None if overwrite else storage.read_metadata(path)
         if metadata is not None:
             _check_matches(path, metadata, expected, dataset, shuffles)
+            storage.verify(path, metadata)
             return storage.load(path, metadata)
     stats = {"first_batch_digest": None, "num_examples": 0, "teacher_bytes": 0}
-    encode = _encoder(teacher, top_k, top_k_fill, dtype, dataset.element_spec)
-    elements = _cached_elements(dataset, encode, fingerprint_as_int64(digest), stats)
+    reader = logits_of(teacher, teacher_outputs)
+    encode = _encoder(teacher, reader, top_k, top_k_fill, dtype, dataset.element_spec)
+    elements = _cached_elements(
+        dataset, encode, reader, fingerprint_as_int64(digest), stats
+    )
     if path is None:
         cached = tf.data.experimental.from_list(list(elements))
         where = "in memory"
     else:
-        written = storage.write_records(path, elements)
-        metadata = storage.write_metadata(
+        metadata = storage.write(
             path,
-            dict(
+            elements,
+            lambda written: dict(
                 expected,
                 **written,
                 first_batch_digest=None if shuffles else stats["first_batch_digest"],

@@ -65,6 +65,17 @@ class CallableTeacher(keras.layers.Layer):
 def as_single_teacher(teacher, argument="teacher"):
     """Returns `teacher` as a frozen Keras layer, wrapping plain callables."""
     if isinstance(teacher, keras.layers.Layer):
+        if not teacher.built:
+            raise invalid_argument(
+                argument,
+                teacher.name,
+                "a trained teacher, whose weights exist",
+                f"'{teacher.name}' ({type(teacher).__name__}) has never been "
+                "built, so it has no weights and cannot have been trained. "
+                "Train it, or load the trained model (keras.models."
+                "load_model), or call it once on a batch of data before "
+                "loading its weights.",
+            )
         layer = teacher
     elif callable(teacher) and not isinstance(teacher, type):
         layer = CallableTeacher(teacher)

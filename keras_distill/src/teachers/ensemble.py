@@ -7,6 +7,8 @@ from keras import ops
 
 from keras_distill.src.teachers.callable_teacher import as_logits
 from keras_distill.src.teachers.callable_teacher import as_single_teacher
+from keras_distill.src.teachers.probabilities import TeacherLogits
+from keras_distill.src.teachers.probabilities import check_mode
 from keras_distill.src.utils.errors import invalid_argument
 
 COMBINE_MODES = ("probabilities", "log")
@@ -110,12 +112,18 @@ class Ensemble(keras.layers.Layer):
     same shape. All are frozen. A term that sets its own `temperature` sees
     the mixture built at the Distiller's temperature, re-softened at its own.
 
+    Members that end in a softmax are read before it, each as the
+    Distiller reads a single teacher (`teacher_outputs`, see
+    `keras_distill.Distiller`).
+
     Args:
         teachers: List of teachers: Keras models, `keras.layers.TFSMLayer`s or
             plain callables `inputs -> logits`.
         weights: Optional list of positive weights, one per teacher
             (normalized to sum 1). Defaults to uniform.
         combine: `"probabilities"` or `"log"`.
+        teacher_outputs: What the members output: `"auto"`, `"logits"` or
+            `"probabilities"` (as the Distiller's argument of that name).
         **kwargs: Passed to `keras.layers.Layer` (e.g. `name`).
 
     Example:
@@ -127,7 +135,10 @@ class Ensemble(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, teachers, weights=None, combine="probabilities", **kwargs):
+    def __init__(
+        self, teachers, weights=None, combine="probabilities", teacher_outputs="auto",
+        **kwargs,
+    ):
         kwargs.setdefault("name", "ensemble")
         super().__init__(**kwargs)
         if not isinstance(teachers, (list, tuple)) or not teachers:
@@ -142,6 +153,13 @@ class Ensemble(keras.layers.Layer):
         ]
         self.mixture_weights = check_weights(weights, len(self.teachers))
         self.combine = combine
+        self.teacher_outputs = check_mode(teacher_outputs)
+        # Plain objects, which Keras neither tracks nor saves: the members'
+        # weights are not listed twice.
+        self.member_logits_readers = tuple(
+            TeacherLogits(teacher, teacher_outputs, argument="teachers")
+            for teacher in self.teachers
+        )
         self.trainable = False
         self._check_member_shapes()
 
@@ -167,8 +185,8 @@ class Ensemble(keras.layers.Layer):
     def member_logits(self, inputs):
         """Each teacher's logits, in inference mode."""
         return [
-            as_logits(teacher(inputs, training=False), teacher.name)
-            for teacher in self.teachers
+            as_logits(reader(inputs), reader.teacher.name)
+            for reader in self.member_logits_readers
         ]
 
     def combine_logits(self, member_logits, temperature=1.0):
@@ -190,6 +208,7 @@ class Ensemble(keras.layers.Layer):
                 ],
                 "weights": list(self.mixture_weights),
                 "combine": self.combine,
+                "teacher_outputs": self.teacher_outputs,
             }
         )
         config.pop("trainable", None)

@@ -6,18 +6,28 @@ Layout of a cache directory:
                                       whose feature "i" is the serialized
                                       tensor of the element's i-th leaf
     <path>/keras_distill_cache.json   format version, fingerprints, settings,
-                                      element structure, sizes
+                                      element structure, sizes, the records
+                                      file's byte size, record count and
+                                      SHA-256
 
-The JSON file is written last, so an interrupted run leaves no valid cache.
+Writes are atomic: both files are written under `<path>.partial/`, the old
+description is removed first, and each file is moved into place with
+`os.replace` (the description last), so a write killed at any moment leaves
+no cache that looks complete. Opening a cache verifies the records file
+against its description (size, record count, checksum): a file cut short
+(an interrupted copy, a full disk) is refused with the fix.
 """
 
+import hashlib
 import json
 import os
+import shutil
+import struct
 
 from keras.src.utils.module_utils import tensorflow as tf
 
 FORMAT = "keras_distill.teacher_cache"
-VERSION = 1
+VERSION = 2
 RECORDS = "teacher_outputs.tfrecord"
 METADATA = "keras_distill_cache.json"
 
@@ -73,7 +83,9 @@ def read_metadata(path):
                 f"Invalid value for argument `path`. Received: path={path!r}, "
                 "a non-empty directory without a keras-distill teacher cache "
                 f"({METADATA}). Expected a new or empty directory, or one "
-                "written by cache_teacher_outputs. Choose another path."
+                "written by cache_teacher_outputs. If a write was interrupted, "
+                "pass overwrite=True to write the cache again; otherwise "
+                "choose another path."
             )
         return None
     with open(file) as handle:
@@ -88,42 +100,99 @@ def read_metadata(path):
     return metadata
 
 
-def write_records(path, elements):
-    """Streams `elements` (NumPy structures) to `path`.
+def _serialized(element):
+    features = {
+        str(i): tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(leaf).numpy()])
+        )
+        for i, leaf in enumerate(tf.nest.flatten(element))
+    }
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _scan(file):
+    """`(size, records, sha256)` of a TFRecord file, read once; `records`
+    is None when the file ends inside a record."""
+    digest, records, size = hashlib.sha256(), 0, 0
+    with open(file, "rb") as handle:
+        while True:
+            header = handle.read(12)  # uint64 length, uint32 CRC of it.
+            digest.update(header)
+            size += len(header)
+            if not header:
+                return size, records, digest.hexdigest()
+            if len(header) < 12:
+                return size, None, digest.hexdigest()
+            (length,) = struct.unpack("<Q", header[:8])
+            body = handle.read(length + 4)  # data, uint32 CRC of it.
+            digest.update(body)
+            size += len(body)
+            if len(body) < length + 4:
+                return size, None, digest.hexdigest()
+            records += 1
+
+
+def write(path, elements, describe):
+    """Streams `elements` (NumPy structures) into a new cache at `path`.
+
+    Args:
+        path: The cache directory (new, empty, or holding a cache).
+        elements: Iterable of NumPy structures, one per batch.
+        describe: `written -> metadata`: called once every element is
+            written, with `num_batches` and `element_spec`.
 
     Returns:
-        A dict with `num_batches` and `element_spec` for the metadata.
+        The metadata written.
     """
-    os.makedirs(path, exist_ok=True)
-    for name in (METADATA, RECORDS):
-        if os.path.exists(os.path.join(path, name)):
-            os.remove(os.path.join(path, name))
-    records = os.path.join(path, RECORDS)
+    partial = os.path.normpath(path) + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
     spec, count = None, 0
-    with tf.io.TFRecordWriter(records + ".partial") as writer:
+    with tf.io.TFRecordWriter(os.path.join(partial, RECORDS)) as writer:
         for element in elements:
             spec = _merge_spec(spec, element)
-            features = {
-                str(i): tf.train.Feature(
-                    bytes_list=tf.train.BytesList(
-                        value=[tf.io.serialize_tensor(leaf).numpy()]
-                    )
-                )
-                for i, leaf in enumerate(tf.nest.flatten(element))
-            }
-            example = tf.train.Example(features=tf.train.Features(feature=features))
-            writer.write(example.SerializeToString())
+            writer.write(_serialized(element))
             count += 1
-    os.replace(records + ".partial", records)
-    return {"num_batches": count, "element_spec": _encode_structure(spec)}
-
-
-def write_metadata(path, metadata):
-    """Writes the description last: its presence marks a complete cache."""
-    metadata = dict(metadata, format=FORMAT, version=VERSION)
-    with open(os.path.join(path, METADATA), "w") as handle:
+    size, records, checksum = _scan(os.path.join(partial, RECORDS))
+    metadata = describe({"num_batches": count, "element_spec": _encode_structure(spec)})
+    metadata = dict(
+        metadata,
+        format=FORMAT,
+        version=VERSION,
+        records_bytes=size,
+        records_sha256=checksum,
+    )
+    with open(os.path.join(partial, METADATA), "w") as handle:
         json.dump(metadata, handle, indent=2, sort_keys=True)
+    os.makedirs(path, exist_ok=True)
+    if os.path.exists(os.path.join(path, METADATA)):
+        os.remove(os.path.join(path, METADATA))  # First: no old cache looks whole.
+    for name in (RECORDS, METADATA):
+        os.replace(os.path.join(partial, name), os.path.join(path, name))
+    os.rmdir(partial)
     return metadata
+
+
+def verify(path, metadata):
+    """Raises when the records file at `path` is not the one described."""
+    file = os.path.join(path, RECORDS)
+    if not os.path.exists(file):
+        problem = "is missing"
+    else:
+        size, records, checksum = _scan(file)
+        problem = None
+        if size != metadata["records_bytes"] or records is None:
+            problem = f"has {size} bytes, expected {metadata['records_bytes']}"
+        elif records != metadata["num_batches"]:
+            problem = f"holds {records} records, expected {metadata['num_batches']}"
+        elif checksum != metadata["records_sha256"]:
+            problem = "does not match its SHA-256 checksum"
+    if problem:
+        raise ValueError(
+            f"Damaged teacher cache: {file!r} {problem} (an interrupted write "
+            "or copy, or a full disk). Recompute it with "
+            "cache_teacher_outputs(..., overwrite=True), or use another path."
+        )
 
 
 def load(path, metadata):

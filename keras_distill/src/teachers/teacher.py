@@ -8,23 +8,38 @@ import numpy as np
 from keras import ops
 
 from keras_distill.src.teachers.callable_teacher import CallableTeacher
-from keras_distill.src.teachers.callable_teacher import as_logits
 from keras_distill.src.teachers.callable_teacher import as_single_teacher
 from keras_distill.src.teachers.ensemble import Ensemble
 from keras_distill.src.teachers.ensemble import member_output_shape
+from keras_distill.src.teachers.probabilities import TeacherLogits
+from keras_distill.src.teachers.probabilities import check_mode
+from keras_distill.src.utils.errors import invalid_argument
 
 
-def as_teacher(teacher):
+def as_teacher(teacher, teacher_outputs="auto"):
     """Normalizes the Distiller's `teacher` argument into a frozen layer.
 
     `None` stays `None` (training from cached outputs only); a list or tuple
-    becomes an `Ensemble` with uniform weights; a plain callable is wrapped in
-    a `CallableTeacher`; anything else raises.
+    becomes an `Ensemble` with uniform weights (each member read as
+    `teacher_outputs` says); a plain callable is wrapped in a
+    `CallableTeacher`; anything else raises. A Keras teacher that was never
+    built (so never trained) is refused.
     """
+    check_mode(teacher_outputs)
     if teacher is None:
         return None
     if isinstance(teacher, (list, tuple)):
-        return Ensemble(list(teacher))
+        return Ensemble(list(teacher), teacher_outputs=teacher_outputs)
+    if isinstance(teacher, Ensemble):
+        if teacher_outputs not in ("auto", teacher.teacher_outputs):
+            raise invalid_argument(
+                "teacher_outputs",
+                teacher_outputs,
+                f"'auto' for an Ensemble, which has its own teacher_outputs="
+                f"{teacher.teacher_outputs!r}",
+                f"Pass Ensemble(..., teacher_outputs={teacher_outputs!r}) instead.",
+            )
+        return teacher
     return as_single_teacher(teacher)
 
 
@@ -37,27 +52,57 @@ def includes(teacher, model):
     return teacher is model
 
 
-def teacher_forward(teacher, inputs, temperature):
+class EnsembleLogits:
+    """Reads an `Ensemble`'s logits at the step's temperature (a plain
+    object, as `TeacherLogits`: neither tracked nor saved)."""
+
+    def __init__(self, ensemble):
+        self.ensemble = ensemble
+
+    def __call__(self, inputs, temperature=1.0):
+        return self.ensemble(inputs, training=False, temperature=temperature)
+
+    def check_outputs(self, inputs):
+        for member in self.ensemble.member_logits_readers:
+            member.check_outputs(inputs)
+
+
+def logits_of(teacher, teacher_outputs="auto"):
+    """What reads the logits of `teacher` (from `as_teacher`), a callable
+    `(inputs, temperature) -> logits` with `check_outputs(inputs)`; None
+    without a teacher."""
+    if teacher is None:
+        return None
+    if isinstance(teacher, Ensemble):
+        return EnsembleLogits(teacher)
+    return TeacherLogits(teacher, teacher_outputs)
+
+
+def teacher_forward(logits, inputs, temperature):
     """The teacher's logits for `inputs`, in inference mode, no gradient.
 
-    An `Ensemble` is given the step's `temperature` (a variable, read now).
+    Args:
+        logits: From `logits_of`. An ensemble is given the step's
+            `temperature` (a variable, read now).
+        inputs: A batch of inputs.
+        temperature: The step's temperature.
     """
-    if teacher is None:
+    if logits is None:
         raise ValueError(
             "The Distiller has no teacher (teacher=None) and this batch holds "
             "no cached teacher outputs. Either pass `teacher=` to the "
             "Distiller, or fit on a dataset made by "
             "`keras_distill.cache_teacher_outputs(teacher, dataset)`."
         )
-    if isinstance(teacher, Ensemble):
-        outputs = teacher(inputs, training=False, temperature=temperature)
-    else:
-        outputs = teacher(inputs, training=False)
-        if not isinstance(teacher, keras.Model):
-            # SavedModel layers and callables: unwrap a one-entry dict/list.
-            # A Keras model keeps its output structure (multi-output terms).
-            outputs = as_logits(outputs, teacher.name)
+    outputs = logits(inputs, temperature)
     return keras.tree.map_structure(ops.stop_gradient, outputs)
+
+
+def check_outputs(logits, inputs):
+    """Raises when a teacher read as logits outputs probabilities on
+    `inputs` (see `TeacherLogits.check_outputs`)."""
+    if logits is not None:
+        logits.check_outputs(inputs)
 
 
 def static_output_shape(teacher):

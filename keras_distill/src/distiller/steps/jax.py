@@ -10,7 +10,9 @@ metric updates) reads and writes the state, never the variables:
    *in the state* and written into the non-trainable state; the teacher runs.
    This is outside the differentiated function: the teacher is never
    differentiated.
-2. `jax.value_and_grad` of `_train_loss` with respect to the trainable state.
+2. `jax.value_and_grad` of `_train_loss` with respect to the trainable state,
+   in a scope that collects the losses layers add (`add_loss`, activity
+   regularizers), which Keras's stateless layers return only this way.
 3. `optimizer.stateless_apply`, then the logs.
 
 A value set by a callback (`distiller.temperature.assign(8.0)`) is part of
@@ -26,8 +28,10 @@ import keras
 SCHEDULE_RECORD = "_schedule_violation"
 
 
-def _state_scope(variables, values):
-    return keras.StatelessScope(state_mapping=list(zip(variables, values)))
+def _state_scope(variables, values, collect_losses=False):
+    return keras.StatelessScope(
+        state_mapping=list(zip(variables, values)), collect_losses=collect_losses
+    )
 
 
 def _current(scope, variables, values):
@@ -45,8 +49,8 @@ def train_step(distiller, state, data):
         distiller.metrics_variables,
     )
 
-    def mapped(*values):
-        return _state_scope(sum(variables, []), sum(values, []))
+    def mapped(*values, collect_losses=False):
+        return _state_scope(sum(variables, []), sum(values, []), collect_losses)
 
     with mapped(trainable, non_trainable, optimizer_values, metrics) as scope:
         x, y, sample_weight, teacher = distiller._begin_train_step(data)
@@ -54,7 +58,11 @@ def train_step(distiller, state, data):
     record = scope.get_current_value(distiller._schedule_guard.record)
 
     def loss_fn(trainable):
-        with mapped(trainable, non_trainable, optimizer_values, metrics) as scope:
+        # Losses are collected: the student's `add_loss` and activity
+        # regularizers reach `student.losses` (as in Keras's own JAX step).
+        with mapped(
+            trainable, non_trainable, optimizer_values, metrics, collect_losses=True
+        ) as scope:
             scaled_loss, y_pred = distiller._train_loss(x, y, sample_weight, teacher)
         return scaled_loss, (
             y_pred,

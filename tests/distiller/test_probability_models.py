@@ -1,0 +1,220 @@
+"""Teachers and students that end in a softmax: the terms read logits."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_distill as kd
+from tests.distiller import helpers as h
+
+
+def _softmax_head_model(name, seed, head="dense", units=16, sequential=False):
+    """An MLP ending in a softmax, as keras.applications models do, and the
+    same model's pre-softmax logits (a model sharing its weights)."""
+    keras.utils.set_random_seed(seed)
+    hidden = keras.layers.Dense(units, activation="relu")
+    if head == "dense":
+        dense = keras.layers.Dense(h.NUM_CLASSES, activation="softmax", name="predictions")
+        layers = [hidden, dense]
+    else:
+        dense = keras.layers.Dense(h.NUM_CLASSES, name="logits")
+        final = keras.layers.Softmax() if head == "softmax_layer" else keras.layers.Activation(
+            "softmax"
+        )
+        layers = [hidden, dense, final]
+    inputs = keras.Input((h.NUM_FEATURES,))
+    if sequential:
+        model = keras.Sequential([inputs, *layers], name=name)
+    else:
+        x = inputs
+        for layer in layers:
+            x = layer(x)
+        model = keras.Model(inputs, x, name=name)
+    # Sharper than at initialization, so that softening probabilities as
+    # logits would be far off.
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 8, bias])
+    return model, _logits_of(model, hidden, dense)
+
+
+def _logits_of(model, hidden, dense):
+    def logits(x):
+        z = hidden(x) @ dense.kernel + dense.bias
+        return keras.ops.convert_to_numpy(z).astype("float64")
+
+    return logits
+
+
+def _frozen_logs(distiller, x, y, **compile_kwargs):
+    compile_kwargs.setdefault("student_loss_fn", h.sparse_ce())
+    distiller.compile(optimizer=h.frozen_optimizer(), **compile_kwargs)
+    history = distiller.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history
+    return {key: values[0] for key, values in history.items()}
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+@pytest.mark.parametrize(
+    "head,sequential",
+    [("dense", False), ("activation", False), ("softmax_layer", False), ("dense", True)],
+)
+def test_softmax_teacher_is_distilled_from_its_logits(head, sequential, temperature):
+    x, y = h.data()
+    teacher, teacher_logits = _softmax_head_model("teacher", 1, head, sequential=sequential)
+    student = h.mlp(3, "student", seed=2)
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    logs = _frozen_logs(distiller, x, y, temperature=temperature, alpha=0.5)
+    t, s = teacher_logits(x), student.predict(x, verbose=0)
+    np.testing.assert_allclose(teacher.predict(x, verbose=0), h.np_softmax(t), atol=1e-6)
+    expected = h.np_kd(t, s, temperature).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        logs["loss"], 0.5 * h.np_sparse_ce(y, s).mean() + 0.5 * expected, rtol=1e-5
+    )
+    # Softening the probabilities as logits gives a far smaller value.
+    wrong = h.np_kd(h.np_softmax(t), s, temperature).mean()
+    assert abs(wrong - expected) > 0.2 * expected
+
+
+def test_softmax_head_in_a_nested_model_is_read_before_its_softmax():
+    x, y = h.data()
+    keras.utils.set_random_seed(1)
+    head = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(h.NUM_CLASSES, activation="softmax")],
+        name="head",
+    )
+    inputs = keras.Input((h.NUM_FEATURES,))
+    features = keras.layers.Dense(16, activation="relu", name="features")(inputs)
+    teacher = keras.Model(inputs, head(features), name="teacher")
+    student = h.mlp(3, "student", seed=2)
+    logs = _frozen_logs(kd.Distiller(teacher=teacher, student=student), x, y, temperature=2.0)
+    dense = head.layers[-1]
+    t = keras.ops.convert_to_numpy(teacher.get_layer("features")(x) @ dense.kernel + dense.bias)
+    expected = h.np_kd(t, student.predict(x, verbose=0), 2.0).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+
+
+def test_softmax_student_distills_logits_and_predicts_probabilities():
+    x, y = h.data()
+    teacher = h.mlp(16, "teacher", seed=1)
+    student, student_logits = _softmax_head_model("student", 2, units=3)
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    probabilities = keras.losses.SparseCategoricalCrossentropy()  # from_logits=False
+    logs = _frozen_logs(
+        distiller, x, y, student_loss_fn=probabilities, temperature=4.0, alpha=0.5,
+        metrics=["accuracy"],
+    )
+    t, s = teacher.predict(x, verbose=0), student_logits(x)
+    kd_value = h.np_kd(t, s, 4.0).mean()
+    ce_value = h.np_sparse_ce(y, s).mean()  # The loss on probabilities, exactly.
+    np.testing.assert_allclose(logs["distillation_loss"], kd_value, rtol=1e-5)
+    np.testing.assert_allclose(logs["student_loss"], ce_value, rtol=1e-5)
+    np.testing.assert_allclose(logs["accuracy"], np.mean(s.argmax(-1) == y))
+    np.testing.assert_allclose(distiller.predict(x, verbose=0), h.np_softmax(s), atol=1e-6)
+
+
+def test_softmax_student_trains_like_the_same_student_with_logits():
+    x, y = h.data()
+    teacher = h.mlp(16, "teacher", seed=1)
+    weights = {}
+    for name, activation in (("probabilities", "softmax"), ("logits", None)):
+        keras.utils.set_random_seed(2)
+        inputs = keras.Input((h.NUM_FEATURES,))
+        hidden = keras.layers.Dense(3, activation="relu")(inputs)
+        outputs = keras.layers.Dense(h.NUM_CLASSES, activation=activation)(hidden)
+        student = keras.Model(inputs, outputs)
+        distiller = kd.Distiller(teacher=teacher, student=student)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=activation is None)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.1), student_loss_fn=loss)
+        distiller.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        weights[name] = student.get_weights()
+    for got, expected in zip(weights["probabilities"], weights["logits"]):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_student_head_whose_logits_cannot_be_reached_is_refused():
+    teacher = h.mlp(16, "teacher", seed=1)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    outputs = keras.layers.Dense(
+        h.NUM_CLASSES, activation="softmax", activity_regularizer="l2", name="probs"
+    )(inputs)
+    student = keras.Model(inputs, outputs)
+    with pytest.raises(ValueError, match=r"student.*'probs' \(Dense, activation='softmax'\)"):
+        kd.Distiller(teacher=teacher, student=student)
+
+
+def test_callable_teacher_returning_probabilities():
+    x, y = h.data()
+    logits_model = h.mlp(16, "teacher", seed=1)
+
+    def probabilities(inputs):
+        return keras.ops.softmax(logits_model(inputs))
+
+    student = h.mlp(3, "student", seed=2)
+    distiller = kd.Distiller(teacher=probabilities, student=student)
+    distiller.compile(optimizer=h.frozen_optimizer(), student_loss_fn=h.sparse_ce())
+    with pytest.raises(ValueError, match="teacher_outputs='probabilities'"):
+        distiller.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+    distiller = kd.Distiller(
+        teacher=probabilities, student=student, teacher_outputs="probabilities"
+    )
+    logs = _frozen_logs(distiller, x, y, temperature=4.0, alpha=0.0)
+    t = logits_model.predict(x, verbose=0)
+    expected = h.np_kd(t, student.predict(x, verbose=0), 4.0).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+
+
+def test_callable_teacher_returning_logits_passes_the_first_batch_check():
+    x, y = h.data()
+    logits_model = h.mlp(16, "teacher", seed=1)
+    student = h.mlp(3, "student", seed=2)
+    distiller = kd.Distiller(teacher=lambda inputs: logits_model(inputs), student=student)
+    logs = _frozen_logs(distiller, x, y, temperature=2.0, alpha=0.0)
+    t = logits_model.predict(x, verbose=0)
+    expected = h.np_kd(t, student.predict(x, verbose=0), 2.0).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+
+
+def test_teacher_outputs_logits_is_refused_for_a_softmax_teacher():
+    teacher, _ = _softmax_head_model("teacher", 1)
+    student = h.mlp(3, "student", seed=2)
+    with pytest.raises(ValueError, match=r"teacher_outputs.*'predictions' \(Dense"):
+        kd.Distiller(teacher=teacher, student=student, teacher_outputs="logits")
+    with pytest.raises(ValueError, match="Received: teacher_outputs='logit'"):
+        kd.Distiller(teacher=teacher, student=student, teacher_outputs="logit")
+
+
+def test_ensemble_of_softmax_teachers_mixes_their_distributions():
+    x, y = h.data()
+    first, first_logits = _softmax_head_model("first", 1)
+    second, second_logits = _softmax_head_model("second", 3, head="activation")
+    student = h.mlp(3, "student", seed=2)
+    distiller = kd.Distiller(teacher=[first, second], student=student)
+    logs = _frozen_logs(distiller, x, y, temperature=2.0, alpha=0.0)
+    mixture = 0.5 * h.np_softmax(first_logits(x) / 2.0) + 0.5 * h.np_softmax(second_logits(x) / 2.0)
+    expected = h.np_kd(2.0 * np.log(mixture), student.predict(x, verbose=0), 2.0).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+
+
+def test_cached_outputs_of_a_softmax_teacher_are_its_logits():
+    x, y = h.data()
+    teacher, teacher_logits = _softmax_head_model("teacher", 1)
+    cached = kd.cache_teacher_outputs(teacher, (x, y), batch_size=len(x), verbose=0)
+    stored = next(iter(cached))[0]["__teacher_outputs__"]
+    np.testing.assert_allclose(np.asarray(stored), teacher_logits(x), rtol=1e-5, atol=1e-5)
+
+
+def test_teacher_outputs_round_trips_through_config_and_saving(tmp_path):
+    teacher = h.mlp(16, "teacher", seed=1)
+    distiller = kd.Distiller(
+        teacher=teacher, student=h.mlp(3, "student", seed=2), teacher_outputs="logits"
+    )
+    config = distiller.get_config()
+    assert config["teacher_outputs"] == "logits"
+    assert kd.Distiller.from_config(config).teacher_outputs == "logits"
+    ensemble = kd.teachers.Ensemble([teacher], teacher_outputs="probabilities")
+    restored = kd.teachers.Ensemble.from_config(ensemble.get_config())
+    assert restored.teacher_outputs == "probabilities"
+    path = str(tmp_path / "distiller.keras")
+    distiller.compile(optimizer="sgd", student_loss_fn=h.sparse_ce())
+    distiller.save(path)
+    assert keras.models.load_model(path).teacher_outputs == "logits"
