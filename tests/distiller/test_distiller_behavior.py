@@ -226,6 +226,9 @@ def test_mixed_precision_student_with_float32_teacher(policy):
     s = student(x)
     assert keras.backend.standardize_dtype(s.dtype) == policy.split("_")[1]
     s = ops.convert_to_numpy(ops.cast(s, "float32"))
+    # bfloat16 keeps 8 bits of mantissa: a compiled step may round its logits
+    # differently from the eager call.
     np.testing.assert_allclose(
-        logs["distillation_loss"][0], h.np_kd(t, s.astype("float64"), 4.0).mean(), rtol=1e-4
+        logs["distillation_loss"][0], h.np_kd(t, s.astype("float64"), 4.0).mean(),
+        rtol=1e-4 if policy == "mixed_float16" else 3e-3,
     )
