@@ -1,7 +1,6 @@
 """Turning what users pass as `distillation_loss_fn` into distillation terms."""
 
 import keras
-from keras.src.backend.common.masking import get_keras_mask
 
 from keras_distill.src.distiller import outputs as outputs_lib
 from keras_distill.src.distiller import replicas
@@ -10,6 +9,7 @@ from keras_distill.src.losses.base import DistillationLoss
 from keras_distill.src.losses.kd import KLDivergence
 from keras_distill.src.losses.keras_loss import KerasLoss
 from keras_distill.src.utils.errors import invalid_argument
+from keras_distill.src.utils.keras_compat import get_keras_mask
 
 
 def as_term(loss):

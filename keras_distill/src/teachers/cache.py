@@ -24,7 +24,6 @@ cached outputs instead of running the teacher.
 import keras
 import numpy as np
 from keras import ops
-from keras.src.utils.module_utils import tensorflow as tf
 
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.teachers import dataset_checks
@@ -39,6 +38,7 @@ from keras_distill.src.teachers.teacher import fingerprint_as_int64
 from keras_distill.src.teachers.teacher import logits_of
 from keras_distill.src.teachers.teacher import teacher_forward
 from keras_distill.src.utils.errors import invalid_argument
+from keras_distill.src.utils.keras_compat import tensorflow as tf
 
 INPUTS = "__inputs__"
 TEACHER_OUTPUTS = "__teacher_outputs__"

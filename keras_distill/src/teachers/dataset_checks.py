@@ -4,9 +4,9 @@ import hashlib
 import warnings
 
 import numpy as np
-from keras.src.utils.module_utils import tensorflow as tf
 
 from keras_distill.src.utils.errors import invalid_argument
+from keras_distill.src.utils.keras_compat import tensorflow as tf
 
 # Op names (substrings) that draw random numbers inside a tf.data function.
 _RANDOM_OPS = (

@@ -24,7 +24,7 @@ import os
 import shutil
 import struct
 
-from keras.src.utils.module_utils import tensorflow as tf
+from keras_distill.src.utils.keras_compat import tensorflow as tf
 
 FORMAT = "keras_distill.teacher_cache"
 VERSION = 2
