@@ -220,3 +220,78 @@ def test_teacher_outputs_round_trips_through_config_and_saving(tmp_path):
     distiller.compile(optimizer="sgd", student_loss_fn=h.sparse_ce())
     distiller.save(path)
     assert keras.models.load_model(path).teacher_outputs == "logits"
+
+
+def test_heads_are_found_per_output_of_a_multi_output_teacher():
+    x, y = h.data()
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    scores = keras.layers.Dense(h.NUM_CLASSES, name="scores")(hidden)
+    teacher = keras.Model(
+        inputs,
+        {"digit": keras.layers.Softmax(name="digit")(scores),
+         "value": keras.layers.Dense(1, name="value")(hidden)},
+    )
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    hidden = keras.layers.Dense(3, activation="relu")(inputs)
+    student = keras.Model(
+        inputs,
+        {"digit": keras.layers.Dense(h.NUM_CLASSES, name="digit")(hidden),
+         "value": keras.layers.Dense(1, name="value")(hidden)},
+    )
+    distiller = kd.Distiller(
+        teacher=teacher, student=student,
+        distillation_loss_fn={"digit": kd.losses.KLDivergence(), "value": kd.losses.LogitMSE()},
+    )
+    distiller.compile(optimizer=h.frozen_optimizer(), temperature=4.0)
+    logs = {k: v[0] for k, v in distiller.fit(x, batch_size=len(x), epochs=1, verbose=0)
+            .history.items()}
+    t_scores = keras.ops.convert_to_numpy(keras.Model(inputs=teacher.inputs,
+                                                      outputs=scores)(x))
+    t, s = teacher.predict(x, verbose=0), student.predict(x, verbose=0)
+    np.testing.assert_allclose(
+        logs["digit_kl_divergence"], h.np_kd(t_scores, s["digit"], 4.0).mean(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        logs["value_logit_mse"], np.mean((t["value"] - s["value"]) ** 2), rtol=1e-5
+    )
+
+
+def test_sigmoid_teacher_is_read_before_its_sigmoid():
+    x, _ = h.data()
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    dense = keras.layers.Dense(3, activation="sigmoid", name="labels")
+    teacher = keras.Model(inputs, dense(inputs))
+    keras.utils.set_random_seed(2)
+    student = keras.Sequential([keras.Input((h.NUM_FEATURES,)), keras.layers.Dense(3)])
+    distiller = kd.Distiller(
+        teacher=teacher, student=student, distillation_loss_fn=kd.losses.BernoulliKLDivergence()
+    )
+    distiller.compile(optimizer=h.frozen_optimizer(), temperature=2.0)
+    logs = distiller.fit(x, batch_size=len(x), epochs=1, verbose=0).history
+    t = keras.ops.convert_to_numpy(x @ dense.kernel + dense.bias)
+    expected = kd.losses.bernoulli_kl_divergence(t, student.predict(x, verbose=0), 2.0)
+    np.testing.assert_allclose(
+        logs["distillation_loss"][0], np.mean(keras.ops.convert_to_numpy(expected)), rtol=1e-5
+    )
+
+
+def test_cache_of_a_callable_teacher_returning_probabilities():
+    x, y = h.data()
+    logits_model = h.mlp(16, "teacher", seed=1)
+
+    def probabilities(inputs):
+        return keras.ops.softmax(logits_model(inputs))
+
+    with pytest.raises(ValueError, match="teacher_outputs='probabilities'"):
+        kd.cache_teacher_outputs(probabilities, (x, y), batch_size=len(x), verbose=0)
+    cached = kd.cache_teacher_outputs(
+        probabilities, (x, y), batch_size=len(x), teacher_outputs="probabilities", verbose=0
+    )
+    stored = np.asarray(next(iter(cached))[0]["__teacher_outputs__"], "float64")
+    t = logits_model.predict(x, verbose=0)
+    # log(p) differs from the logits by a per-example constant: the same softmax.
+    np.testing.assert_allclose(h.np_softmax(stored / 3.0), h.np_softmax(t / 3.0), atol=1e-6)
