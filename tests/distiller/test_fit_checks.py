@@ -132,3 +132,4 @@ def test_a_shuffled_dataset_is_not_read_ahead():
         model.fit(data, epochs=1, verbose=0)
         next_order[name] = next(iter(data))[1].numpy().tolist()
     assert next_order["keras"] == next_order["distiller"]
+

@@ -295,3 +295,51 @@ def test_cache_of_a_callable_teacher_returning_probabilities():
     t = logits_model.predict(x, verbose=0)
     # log(p) differs from the logits by a per-example constant: the same softmax.
     np.testing.assert_allclose(h.np_softmax(stored / 3.0), h.np_softmax(t / 3.0), atol=1e-6)
+
+
+def test_softmax_student_of_padded_sequences_keeps_its_mask():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 9, size=(6, 5)).astype("int32")
+    tokens[:, 3:] = 0  # Padding, masked by the embeddings.
+    models = {}
+    for name, seed, activation in (("teacher", 1, None), ("student", 2, "softmax")):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((5,), dtype="int32")
+        hidden = keras.layers.Embedding(9, 8, mask_zero=True, name="embedding")(inputs)
+        dense = keras.layers.Dense(h.NUM_CLASSES, activation=activation, name="tokens")
+        models[name] = (keras.Model(inputs, dense(hidden), name=name), dense)
+    (teacher, _), (student, dense) = models["teacher"], models["student"]
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    distiller.compile(optimizer=h.frozen_optimizer(), temperature=2.0)
+    logs = distiller.fit(tokens, batch_size=6, epochs=1, verbose=0).history
+    embedded = keras.ops.convert_to_numpy(student.get_layer("embedding")(tokens))
+    s = embedded @ keras.ops.convert_to_numpy(dense.kernel) + keras.ops.convert_to_numpy(dense.bias)
+    per_token = h.np_kd(teacher.predict(tokens, verbose=0), s, 2.0)
+    np.testing.assert_allclose(
+        logs["distillation_loss"][0], per_token[:, :3].mean(), rtol=1e-4, atol=1e-7
+    )
+    # All positions would give another value.
+    assert abs(per_token.mean() - per_token[:, :3].mean()) > 1e-2 * per_token[:, :3].mean()
+
+
+def test_graph_teacher_ending_in_an_op_softmax_is_caught_at_the_first_batch():
+    x, y = h.data()
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    teacher = keras.Model(inputs, keras.ops.softmax(keras.layers.Dense(h.NUM_CLASSES)(inputs)))
+    distiller = kd.Distiller(teacher=teacher, student=h.mlp(3, "student", seed=2))
+    distiller.compile(optimizer=h.frozen_optimizer(), student_loss_fn=h.sparse_ce())
+    with pytest.raises(ValueError, match="teacher_outputs='probabilities'"):
+        distiller.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+
+
+def test_layer_teachers_without_weights_are_accepted():
+    x, y = h.data()
+    logits_model = h.mlp(16, "teacher", seed=1)
+    for teacher in (kd.teachers.CallableTeacher(lambda inputs: logits_model(inputs)),
+                    keras.layers.Lambda(lambda inputs: logits_model(inputs))):
+        distiller = kd.Distiller(teacher=teacher, student=h.mlp(3, "student", seed=2))
+        logs = _frozen_logs(distiller, x, y, temperature=2.0, alpha=0.0)
+        expected = h.np_kd(logits_model.predict(x, verbose=0),
+                           distiller.student.predict(x, verbose=0), 2.0).mean()
+        np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)

@@ -130,6 +130,19 @@ def test_dict_or_list_of_student_losses_with_loss_weights(as_list):
     )
 
 
+def test_loss_weights_are_given_per_output_also_for_outputs_without_a_loss():
+    x, y = h.data()
+    teacher, student = _two_heads("teacher", 1), _two_heads("student", 2)
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    logs = _frozen_logs(
+        distiller, x, {"digit": y, "parity": y % 2},
+        student_loss_fn=[h.sparse_ce(), None], loss_weights=[2.0, 0.0],
+    )
+    s = student.predict(x, verbose=0)
+    np.testing.assert_allclose(logs["student_loss"], 2.0 * h.np_sparse_ce(y, s["digit"]).mean(),
+                               rtol=1e-5)
+
+
 def test_per_output_student_losses_round_trip(tmp_path):
     teacher, student = _two_heads("teacher", 1), _two_heads("student", 2)
     distiller = kd.Distiller(
@@ -156,12 +169,29 @@ def test_per_output_student_losses_round_trip(tmp_path):
         ({"student_loss_fn": {"digits": "mse"}}, r"Received: student_loss_fn='digits'"),
         ({"student_loss_fn": ["mse"]}, r"one loss \(or None\) per output of the student, 2"),
         ({"student_loss_fn": "mse", "loss_weights": [1.0]}, "None for a single student loss"),
-        ({"student_loss_fn": ["mse", "mse"], "loss_weights": [1.0]}, "a list of 2 numbers"),
-        ({"student_loss_fn": {"digit": "mse"}, "loss_weights": {"parity": 2.0}},
-         r"keys among the outputs with a loss: \['digit'\]"),
+        ({"student_loss_fn": ["mse", None], "loss_weights": [1.0]}, "a list of 2 numbers"),
+        ({"student_loss_fn": {"digit": "mse"}, "loss_weights": {"value": 2.0}},
+         r"keys among the student's outputs: \['digit', 'parity'\]"),
     ],
 )
 def test_per_output_student_loss_errors(kwargs, match):
     teacher, student = _two_heads("teacher", 1), _two_heads("student", 2)
     with pytest.raises(ValueError, match=match):
         kd.Distiller(teacher=teacher, student=student, **kwargs)
+
+
+def test_evaluate_adds_the_students_own_losses_as_keras_does():
+    x, y = h.data()
+    teacher = h.mlp(16, "teacher", seed=1)
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    hidden = keras.layers.Dense(3, activation="relu", kernel_regularizer="l2")(inputs)
+    hidden = _Penalty(2.0)(hidden)
+    student = keras.Model(inputs, keras.layers.Dense(h.NUM_CLASSES)(hidden))
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    distiller.compile(optimizer="sgd", student_loss_fn=h.sparse_ce())
+    got = distiller.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    student.compile(loss=h.sparse_ce())
+    expected = student.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-5)
+    assert got["loss"] > got["student_loss"] + 1e-3

@@ -208,3 +208,13 @@ def test_an_interrupted_write_leaves_no_cache_that_looks_complete(tmp_path, monk
     cached = kd.cache_teacher_outputs(teacher, dataset(), path=path, overwrite=True, verbose=0)
     online = distill(dataset(), teacher)
     assert_same_training(online, distill(cached, teacher))
+
+
+def test_a_cache_with_a_damaged_record_length_is_refused(tmp_path):
+    teacher = h.mlp(16, "teacher", seed=1)
+    path = str(tmp_path / "cache")
+    kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+    with open(os.path.join(path, "teacher_outputs.tfrecord"), "r+b") as handle:
+        handle.write(b"\xff" * 8)  # The first record's length: 2^64 - 1.
+    with pytest.raises(ValueError, match="Damaged teacher cache"):
+        kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)

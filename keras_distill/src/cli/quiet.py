@@ -18,10 +18,11 @@ import sys
 
 
 def _is_command():
-    argv = getattr(sys, "orig_argv", sys.argv)
-    return os.path.basename(sys.argv[0]) == "keras-distill" or (
-        len(argv) > 2 and argv[1:3] == ["-m", "keras_distill"]
+    argv = list(getattr(sys, "orig_argv", sys.argv))
+    ran_module = any(
+        argv[i] == "-m" and argv[i + 1] == "keras_distill" for i in range(len(argv) - 1)
     )
+    return os.path.basename(sys.argv[0]) == "keras-distill" or ran_module
 
 
 @contextlib.contextmanager

@@ -705,7 +705,11 @@ class Distiller(keras.Model):
         labels (student loss, compiled metrics) is logged."""
         exclude = list(exclude)
         if y is None:
-            exclude += [self._student_loss_tracker, self._compile_metrics]
+            exclude += [
+                self._student_loss_tracker,
+                *self._student_output_trackers,
+                self._compile_metrics,
+            ]
         elif self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self._metric_results(exclude)

@@ -9,6 +9,7 @@ any is not, makes the step's logged `loss` NaN, so that
 `keras.callbacks.TerminateOnNaN` stops training at that step.
 """
 
+import keras
 from keras import ops
 
 
@@ -16,7 +17,10 @@ def all_finite(tensors):
     """A boolean scalar: every value of every tensor is finite."""
     finite = ops.convert_to_tensor(True)
     for tensor in tensors:
-        if tensor is None or not str(tensor.dtype).startswith(("float", "bfloat")):
+        if tensor is None:
+            continue
+        dtype = keras.backend.standardize_dtype(tensor.dtype)
+        if not dtype.startswith(("float", "bfloat")):
             continue
         finite = ops.logical_and(finite, ops.all(ops.isfinite(tensor)))
     return finite

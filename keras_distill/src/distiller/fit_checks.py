@@ -63,12 +63,15 @@ def _first(data):
         if (shuffles or random_ops) and not _is_cached(data.element_spec):
             return "unreadable"
         for element in data.take(1):
+            # Sparse and ragged tensors stay as they are (left unchecked).
             return keras.tree.map_structure(
-                lambda t: t.numpy() if tf.is_tensor(t) else t, element
+                lambda t: t.numpy() if isinstance(t, tf.Tensor) else t, element
             )
         return None
     if isinstance(data, keras.utils.PyDataset):
-        return data[0] if len(data) else None
+        if data.num_batches == 0:
+            return None
+        return data[0]
     return "unreadable"
 
 
@@ -79,9 +82,13 @@ def _is_string(leaf):
     if getattr(dtype, "name", None) == "string":  # tf.string
         return True
     try:
-        return np.dtype(dtype).kind in "USO"
+        kind = np.dtype(dtype).kind
     except TypeError:
         return False
+    if kind == "O":  # Object arrays: strings only if their items are.
+        items = np.ravel(leaf)
+        return bool(items.size) and isinstance(items[0], (str, bytes))
+    return kind in "US"
 
 
 def _dtype_name(dtype):
@@ -105,9 +112,12 @@ def _check_labels(y):
 
 def _check_finite(x, where):
     for leaf in keras.tree.flatten(x):
-        array = np.asarray(leaf) if isinstance(leaf, np.ndarray) else None
-        if array is None:
-            array = keras.ops.convert_to_numpy(leaf)
+        if not (isinstance(leaf, np.ndarray) or keras.ops.is_tensor(leaf)):
+            continue  # Sparse or ragged inputs, strings: nothing to check.
+        try:
+            array = np.asarray(keras.ops.convert_to_numpy(leaf))
+        except (TypeError, ValueError):
+            continue
         if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
             continue
         bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=-1)

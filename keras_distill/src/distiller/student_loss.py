@@ -57,17 +57,18 @@ def _entries(loss_fn, outputs):
     return [(key, name, _get(loss)) for (key, name), loss in zip(outputs, loss_fn)]
 
 
-def _weights(loss_weights, entries):
+def _weights(loss_weights, entries, outputs):
     if loss_weights is None:
         return [1.0] * len(entries)
     if isinstance(loss_weights, dict):
-        known = {name for _, name, _ in entries} | {key for key, _, _ in entries}
+        names = [n for _, n, _ in entries] if outputs is None else [n for _, n in outputs]
+        known = set(names) | {key for key, _, _ in entries}
         unknown = sorted(str(k) for k in loss_weights if k not in known)
         if unknown:
             raise invalid_argument(
                 "loss_weights",
                 loss_weights,
-                f"keys among the outputs with a loss: {[n for _, n, _ in entries]}",
+                f"keys among the student's outputs: {names}",
             )
         weights = [
             loss_weights.get(name, loss_weights.get(key, 1.0)) for key, name, _ in entries
@@ -103,7 +104,13 @@ class StudentLoss:
         self.loss_weights = loss_weights
         if isinstance(loss_fn, (dict, list, tuple)):
             outputs = outputs_lib.model_outputs(student)
-            self.entries = [e for e in _entries(loss_fn, outputs) if e[2] is not None]
+            entries = _entries(loss_fn, outputs)
+            # Weights are given per output (as Model.compile takes them),
+            # also for the outputs whose loss is None.
+            weights = _weights(loss_weights, entries, outputs)
+            kept = [i for i, entry in enumerate(entries) if entry[2] is not None]
+            self.entries = [entries[i] for i in kept]
+            self.weights = [weights[i] for i in kept]
             if not self.entries:
                 raise invalid_argument(
                     "student_loss_fn",
@@ -112,7 +119,6 @@ class StudentLoss:
                     "None skips an output; pass student_loss_fn=None for no "
                     "hard-label loss at all.",
                 )
-            self.weights = _weights(loss_weights, self.entries)
         elif loss_weights is not None:
             raise invalid_argument(
                 "loss_weights",

@@ -178,9 +178,16 @@ class PreActivation(keras.layers.Layer):
         )
         self._view = _WithoutActivation(layer)
         self._call = type(layer).call
+        self._layer_compute_mask = layer.compute_mask
+        # The logits keep the Keras mask the layer gives its outputs (padded
+        # time steps of a sequence model stay left out of every term).
+        self.supports_masking = True
 
     def call(self, *args, **kwargs):
         return self._call(self._view, *args, **kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        return self._layer_compute_mask(inputs, mask)
 
 
 def split_call(head, layer, args, kwargs):

@@ -65,7 +65,7 @@ class CallableTeacher(keras.layers.Layer):
 def as_single_teacher(teacher, argument="teacher"):
     """Returns `teacher` as a frozen Keras layer, wrapping plain callables."""
     if isinstance(teacher, keras.layers.Layer):
-        if not teacher.built:
+        if isinstance(teacher, keras.Model) and not teacher.built:
             raise invalid_argument(
                 argument,
                 teacher.name,

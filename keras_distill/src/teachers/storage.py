@@ -114,6 +114,7 @@ def _scan(file):
     """`(size, records, sha256)` of a TFRecord file, read once; `records`
     is None when the file ends inside a record."""
     digest, records, size = hashlib.sha256(), 0, 0
+    total = os.path.getsize(file)
     with open(file, "rb") as handle:
         while True:
             header = handle.read(12)  # uint64 length, uint32 CRC of it.
@@ -121,9 +122,10 @@ def _scan(file):
             size += len(header)
             if not header:
                 return size, records, digest.hexdigest()
-            if len(header) < 12:
-                return size, None, digest.hexdigest()
-            (length,) = struct.unpack("<Q", header[:8])
+            (length,) = struct.unpack("<Q", header[:8]) if len(header) == 12 else (total,)
+            if len(header) < 12 or length + 4 > total - size:
+                digest.update(handle.read())  # A damaged length: hash the rest.
+                return total, None, digest.hexdigest()
             body = handle.read(length + 4)  # data, uint32 CRC of it.
             digest.update(body)
             size += len(body)
@@ -148,11 +150,15 @@ def write(path, elements, describe):
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     spec, count = None, 0
-    with tf.io.TFRecordWriter(os.path.join(partial, RECORDS)) as writer:
-        for element in elements:
-            spec = _merge_spec(spec, element)
-            writer.write(_serialized(element))
-            count += 1
+    try:
+        with tf.io.TFRecordWriter(os.path.join(partial, RECORDS)) as writer:
+            for element in elements:
+                spec = _merge_spec(spec, element)
+                writer.write(_serialized(element))
+                count += 1
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # A full disk keeps nothing.
+        raise
     size, records, checksum = _scan(os.path.join(partial, RECORDS))
     metadata = describe({"num_batches": count, "element_spec": _encode_structure(spec)})
     metadata = dict(

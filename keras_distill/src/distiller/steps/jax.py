@@ -90,7 +90,9 @@ def test_step(distiller, state, data):
         distiller.non_trainable_variables,
         distiller.metrics_variables,
     )
-    with _state_scope(sum(variables, []), trainable + non_trainable + metrics) as scope:
+    with _state_scope(
+        sum(variables, []), trainable + non_trainable + metrics, collect_losses=True
+    ) as scope:
         logs = distiller._test_logs(data)
     non_trainable = _current(scope, variables[1], non_trainable)
     metrics = _current(scope, variables[2], metrics)
