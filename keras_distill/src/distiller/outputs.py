@@ -70,7 +70,7 @@ def select(structure, key):
     return structure[key]
 
 
-def _resolve(key, outputs):
+def _resolve(key, outputs, argument):
     """`(key, name)` of the output a dict entry `key` refers to."""
     if outputs is None:
         check_output(key)
@@ -79,30 +79,41 @@ def _resolve(key, outputs):
         if key in (output_key, name):
             return output_key, name
     raise invalid_argument(
-        "distillation_loss_fn",
+        argument,
         key,
         f"keys naming the student's outputs: {[name for _, name in outputs]}",
         "Map each output name to a loss, or to None to skip that output.",
     )
 
 
-def _entries(distillation_loss_fn, outputs):
-    """`[(key, name, losses)]` of a per-output spec, or `None` if it is not one."""
-    if isinstance(distillation_loss_fn, dict):
-        return [(*_resolve(key, outputs), losses) for key, losses in distillation_loss_fn.items()]
-    if not isinstance(distillation_loss_fn, (list, tuple)) or outputs is None:
-        return None
-    if any(getattr(loss, "output", None) is not None for loss in distillation_loss_fn):
-        return None  # Terms that already name their output (e.g. from a config).
-    if len(distillation_loss_fn) != len(outputs):
+def output_entries(spec, outputs, argument):
+    """`[(key, name, value)]` of a dict `{output: value}` or a list with one
+    value per output of the student (`outputs`, from `model_outputs`; with
+    `None`, the dict keys or list indices are taken as they are)."""
+    if isinstance(spec, dict):
+        return [(*_resolve(key, outputs, argument), value) for key, value in spec.items()]
+    if outputs is None:
+        return [(index, f"output_{index}", value) for index, value in enumerate(spec)]
+    if len(spec) != len(outputs):
         raise invalid_argument(
-            "distillation_loss_fn",
-            distillation_loss_fn,
+            argument,
+            spec,
             f"one loss (or None) per output of the student, {len(outputs)} in "
             f"all: {[name for _, name in outputs]}",
             "Or pass a dict {output_name: loss}.",
         )
-    return [(key, name, losses) for (key, name), losses in zip(outputs, distillation_loss_fn)]
+    return [(key, name, value) for (key, name), value in zip(outputs, spec)]
+
+
+def _entries(distillation_loss_fn, outputs):
+    """`[(key, name, losses)]` of a per-output spec, or `None` if it is not one."""
+    if isinstance(distillation_loss_fn, dict):
+        return output_entries(distillation_loss_fn, outputs, "distillation_loss_fn")
+    if not isinstance(distillation_loss_fn, (list, tuple)) or outputs is None:
+        return None
+    if any(getattr(loss, "output", None) is not None for loss in distillation_loss_fn):
+        return None  # Terms that already name their output (e.g. from a config).
+    return output_entries(distillation_loss_fn, outputs, "distillation_loss_fn")
 
 
 def per_output_terms(distillation_loss_fn, outputs, as_term):

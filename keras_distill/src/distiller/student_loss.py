@@ -27,36 +27,6 @@ def _get(loss):
     return None if loss is None else keras.losses.get(loss)
 
 
-def _entries(loss_fn, outputs):
-    """`[(key, name, loss)]` for a dict or list of losses."""
-    names = None if outputs is None else [name for _, name in outputs]
-    if outputs is None:
-        if isinstance(loss_fn, dict):
-            return [(key, str(key), _get(loss)) for key, loss in loss_fn.items()]
-        return [(index, f"output_{index}", _get(loss)) for index, loss in enumerate(loss_fn)]
-    if isinstance(loss_fn, dict):
-        entries = []
-        for key, loss in loss_fn.items():
-            matches = [(k, n) for k, n in outputs if key in (k, n)]
-            if not matches:
-                raise invalid_argument(
-                    "student_loss_fn",
-                    key,
-                    f"keys naming the student's outputs: {names}",
-                    "Map each output name to a loss, or to None.",
-                )
-            entries.append((*matches[0], _get(loss)))
-        return entries
-    if len(loss_fn) != len(outputs):
-        raise invalid_argument(
-            "student_loss_fn",
-            loss_fn,
-            f"one loss (or None) per output of the student, {len(outputs)} in all: {names}",
-            "Or pass a dict {output_name: loss}.",
-        )
-    return [(key, name, _get(loss)) for (key, name), loss in zip(outputs, loss_fn)]
-
-
 def _weights(loss_weights, entries, outputs):
     if loss_weights is None:
         return [1.0] * len(entries)
@@ -104,7 +74,12 @@ class StudentLoss:
         self.loss_weights = loss_weights
         if isinstance(loss_fn, (dict, list, tuple)):
             outputs = outputs_lib.model_outputs(student)
-            entries = _entries(loss_fn, outputs)
+            entries = [
+                (key, name, _get(loss))
+                for key, name, loss in outputs_lib.output_entries(
+                    loss_fn, outputs, "student_loss_fn"
+                )
+            ]
             # Weights are given per output (as Model.compile takes them),
             # also for the outputs whose loss is None.
             weights = _weights(loss_weights, entries, outputs)
