@@ -1,4 +1,4 @@
-"""One conformance suite for every exported distillation loss (STYLE rule 8).
+"""One conformance suite for every exported distillation loss.
 
 Each loss in `keras_distill.losses` goes through the same checks: a numpy
 reference value (T^2 included, several temperatures), zero when teacher ==

@@ -151,5 +151,8 @@ def test_invalid_arguments_name_argument_value_and_expectation(make, match):
 def test_raw_output_losses_take_no_temperature():
     with pytest.raises(TypeError):
         L.LogitMSE(temperature=2.0)
-    assert not L.LogitCosine.uses_temperature
+    t, s = np.array([[2.0, -1.0, 0.5]]), np.array([[1.0, 0.0, 0.2]])
+    np.testing.assert_array_equal(
+        L.LogitCosine()(t, s, temperature=1.0), L.LogitCosine()(t, s, temperature=8.0)
+    )
     assert L.LogitMSE().get_config() == {"name": "logit_mse"}

@@ -24,7 +24,6 @@ from keras import ops
 # Values of a term's `adapter` attribute.
 AUTO = "auto"
 ALWAYS = "always"
-ADAPTER_CHOICES = (AUTO, ALWAYS, None)
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")

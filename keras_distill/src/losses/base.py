@@ -45,10 +45,6 @@ class DistillationLoss:
             model; `None` reads the whole output.
     """
 
-    #: Whether `call` needs the hard labels `y_true` (e.g. DKD).
-    requires_labels = False
-    #: Whether `call` uses the temperature at all (the Distiller logs it).
-    uses_temperature = True
     #: Whether `call` takes `sample_weight` and `mask` (terms with batch
     #: statistics, e.g. DIST, which must leave out padded positions).
     uses_sample_weight = False

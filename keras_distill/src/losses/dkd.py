@@ -135,8 +135,6 @@ class DKD(SoftenedLoss):
     0.6207
     """
 
-    requires_labels = True
-
     def __init__(
         self, alpha=1.0, beta=8.0, temperature=None, standardize=False, name=None, output=None
     ):

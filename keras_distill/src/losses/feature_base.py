@@ -65,7 +65,6 @@ class FeatureLoss(DistillationLoss):
         name: Name in logs. Defaults to the snake-case class name.
     """
 
-    uses_temperature = False
     #: Smallest rank `(batch, ...)` the term accepts.
     min_rank = 2
 

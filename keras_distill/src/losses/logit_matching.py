@@ -81,8 +81,6 @@ def logit_cosine(teacher_outputs, student_outputs, axis=-1):
 class RawOutputLoss(DistillationLoss):
     """Base of the terms that compare raw outputs: no softmax, no temperature."""
 
-    uses_temperature = False
-
     def __init__(self, name=None, output=None):
         super().__init__(name=name, output=output)
 
