@@ -7,6 +7,7 @@ import shutil
 
 import keras
 
+from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
 
 _METADATA = "training_metadata.json"
@@ -194,7 +195,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             return
         self._restore(metadata)
         self._epoch = metadata["epoch"]
-        self.model._initial_epoch = self._epoch
+        keras_compat.set_initial_epoch(self.model, self._epoch)
         if metadata["batches_done"] > 0:
             self._skip_batches(metadata["batches_done"])
 
@@ -216,7 +217,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._save(epoch + 1, 0)
 
     def on_train_end(self, logs=None):
-        self.model._initial_epoch = None
+        keras_compat.set_initial_epoch(self.model, None)
         if self.delete_checkpoint and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir)
 

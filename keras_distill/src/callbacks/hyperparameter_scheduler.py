@@ -5,9 +5,9 @@ import inspect
 import keras
 import numpy as np
 from keras import ops
-from keras.src.utils import io_utils
 
 from keras_distill.src.schedules import hyperparameter
+from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
 
 _UPDATES = ("epoch", "batch")
@@ -140,7 +140,7 @@ class HyperparameterScheduler(keras.callbacks.Callback):
         # Log what the step sees: the float32 value of the variable.
         self._value = float(np.float32(value))
         if self.verbose > 0:
-            io_utils.print_msg(
+            keras_compat.print_msg(
                 f"\n{message_prefix}: {type(self).__name__} setting "
                 f"{self.name} to {value}."
             )

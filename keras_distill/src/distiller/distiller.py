@@ -19,6 +19,7 @@ from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.schedules.guard import ScheduleGuard
 from keras_distill.src.teachers import cache as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
+from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import get_keras_mask
 from keras_distill.src.utils.keras_compat import scale_loss_for_distribution
@@ -43,9 +44,9 @@ def _check_model(model, argument):
 
 def _uses_float16(model):
     """True when the model or any of its layers computes in float16."""
-    layers = [model, *getattr(model, "_flatten_layers", lambda: [])()]
     return any(
-        getattr(layer, "compute_dtype", None) == "float16" for layer in layers
+        getattr(layer, "compute_dtype", None) == "float16"
+        for layer in keras_compat.all_layers(model)
     )
 
 
@@ -271,7 +272,7 @@ class Distiller(keras.Model):
     def _install_student_trackers(self):
         """One `<output>_student_loss` tracker per output with a loss."""
         for tracker in self._student_output_trackers:
-            self._tracker.untrack(tracker)
+            keras_compat.untrack(self, tracker)
         names = self._student_loss.names if self._student_loss.per_output else []
         self._student_output_trackers = [
             keras.metrics.Mean(name=f"{name}_student_loss") for name in names
@@ -283,7 +284,7 @@ class Distiller(keras.Model):
         kept = [id(adapter) for adapter in adapters.values()]
         for adapter in self._adapters.values():
             if id(adapter) not in kept:
-                self._tracker.untrack(adapter)
+                keras_compat.untrack(self, adapter)
         self._adapters = adapters
 
     @property
@@ -294,9 +295,9 @@ class Distiller(keras.Model):
     def _install_terms(self, terms, weights):
         """Creates one weight variable and one tracker per term."""
         for variable in self._term_weights:
-            self._untrack_variable(variable)
+            keras_compat.untrack(self, variable)
         for tracker in self._term_trackers:
-            self._tracker.untrack(tracker)
+            keras_compat.untrack(self, tracker)
         self._terms = terms
         self._term_weight_values = weights
         with replicas.strategy_scope(self):
@@ -670,7 +671,7 @@ class Distiller(keras.Model):
         """The logs of a train step, after the weights were updated (a NaN
         `loss` when the student's outputs or weights are not finite)."""
         finite.mark_loss(
-            self._loss_tracker,
+            keras_compat.loss_tracker(self),
             finite.all_finite([*keras.tree.flatten(y_pred), *self.trainable_weights]),
         )
         logs = self._metric_logs(y, y_pred, sample_weight)
@@ -695,7 +696,7 @@ class Distiller(keras.Model):
         return replicas.step_logs(logs)
 
     def _track_total_loss(self, loss, y_pred):
-        self._loss_tracker.update_state(
+        keras_compat.loss_tracker(self).update_state(
             unscale_loss_for_distribution(loss),
             sample_weight=replicas.mean_batch_size(y_pred),
         )
@@ -704,14 +705,15 @@ class Distiller(keras.Model):
         """Results of this step's metrics. Without labels, nothing that needs
         labels (student loss, compiled metrics) is logged."""
         exclude = list(exclude)
+        compile_metrics = keras_compat.compile_metrics(self)
         if y is None:
             exclude += [
                 self._student_loss_tracker,
                 *self._student_output_trackers,
-                self._compile_metrics,
+                compile_metrics,
             ]
-        elif self._compile_metrics is not None:
-            self._compile_metrics.update_state(y, y_pred, sample_weight)
+        elif compile_metrics is not None:
+            compile_metrics.update_state(y, y_pred, sample_weight)
         return self._metric_results(exclude)
 
     def get_metrics_result(self):
@@ -734,7 +736,7 @@ class Distiller(keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Works around keras-team/keras#20585 (fit under
         # MultiWorkerMirroredStrategy); see replicas.first_local_batch.
-        strategy = getattr(self, "_distribute_strategy", None)
+        strategy = keras_compat.distribute_strategy(self)
         if iterator is not None and replicas.is_multi_worker(strategy):
             data_batch = replicas.first_local_batch(strategy, iterator)
             iterator = None

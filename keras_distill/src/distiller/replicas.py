@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from keras_distill.src.losses.reduction import weighted_sum_and_total
+from keras_distill.src.utils import keras_compat
 
 
 def _replica_context():
@@ -103,7 +104,7 @@ def is_multi_worker(strategy):
 
     return isinstance(
         strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ) and strategy.extended._in_multi_worker_mode()
+    ) and keras_compat.in_multi_worker_mode(strategy)
 
 
 def step_logs(logs):
@@ -150,7 +151,7 @@ def strategy_scope(model):
     be mirrored like the ones created in `__init__`, even when `compile` is
     called outside `strategy.scope()`.
     """
-    strategy = getattr(model, "_distribute_strategy", None)
+    strategy = keras_compat.distribute_strategy(model)
     if strategy is None:
         return contextlib.nullcontext()
     return strategy.scope()

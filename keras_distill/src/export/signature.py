@@ -10,8 +10,8 @@ import re
 
 import keras
 import numpy as np
-from keras.src.export.export_utils import get_input_signature
 
+from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
 
 _INVALID_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -84,7 +84,7 @@ class StudentSignature:
                 "once on a batch (e.g. `student(x[:1])`).",
             )
         try:
-            self._structure = get_input_signature(student)
+            self._structure = keras_compat.get_input_signature(student)
         except (TypeError, ValueError) as error:
             raise invalid_argument(
                 "student",

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
@@ -53,13 +54,13 @@ def finite_cardinality(dataset):
 
 def _walk(dataset):
     yield dataset
-    for child in dataset._inputs():
+    for child in keras_compat.dataset_inputs(dataset):
         yield from _walk(child)
 
 
 def _function_ops(dataset):
     names = set()
-    for wrapper in dataset._functions():
+    for wrapper in keras_compat.dataset_functions(dataset):
         graph_def = wrapper.function.graph.as_graph_def()
         names.update(node.op for node in graph_def.node)
         for function in graph_def.library.function:

@@ -25,6 +25,8 @@ time, and nothing is retraced.
 import jax
 import keras
 
+from keras_distill.src.utils import keras_compat
+
 SCHEDULE_RECORD = "_schedule_violation"
 
 
@@ -132,31 +134,23 @@ def _with_assigned_hyperparameters(distiller, state):
     assigned = {
         id(variable)
         for variable in distiller.hyperparameter_variables
-        if variable._value is not None
+        if keras_compat.detached_value(variable) is not None
     }
     if not assigned:
         return state  # The common case: checked without walking the model.
     weights = distiller.trainable_variables
-    if not weights or weights[0]._value is not None:
+    if not weights or keras_compat.detached_value(weights[0]) is not None:
         return state  # Variables attached (e.g. `train_on_batch`): current.
     trainable, non_trainable, *rest = state
     non_trainable = list(non_trainable)
     for index, variable in enumerate(distiller.non_trainable_variables):
         if id(variable) in assigned:
-            non_trainable[index] = variable._value
-            variable._value = None  # Detached again, like the rest.
+            non_trainable[index] = keras_compat.detached_value(variable)
+            keras_compat.set_detached_value(variable, None)  # Detached again.
     return (trainable, non_trainable, *rest)
 
 
 def _attach_state(distiller, state):
     """Writes `state` into the variables before training stops: the state
     passed to the step was donated to it and is gone."""
-    names = (
-        "trainable_variables",
-        "non_trainable_variables",
-        "optimizer_variables",
-        "metrics_variables",
-    )
-    distiller._jax_state = dict(zip(names, state))
-    distiller._jax_state_synced = False
-    distiller.jax_state_sync()
+    keras_compat.attach_jax_state(distiller, state)
