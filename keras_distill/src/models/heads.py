@@ -12,8 +12,9 @@ from the same forward pass and the same weights:
   or `"sigmoid"`: the layer's own `call` with the identity as activation
   (`PreActivation`), then the activation applied on its own, so the model's
   outputs keep their exact values;
-- an `Activation("softmax")` / `Activation("sigmoid")` or `Softmax` layer:
-  its input.
+- an `Activation("softmax")` / `Activation("sigmoid")` or `Softmax` layer,
+  or a `keras.ops.softmax` / `keras.ops.sigmoid` applied in the functional
+  API: its input.
 
 `log_softmax` heads already give valid logits and are left as they are.
 """
@@ -83,18 +84,29 @@ def _activation_name(function):
     return name if name in _ACTIVATIONS else None
 
 
+def _softmax_axis_head(layer, output_rank):
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    if output_rank is not None and [a % output_rank for a in axes] != [output_rank - 1]:
+        return Head(
+            layer, SOFTMAX, None,
+            f"its softmax is over axis {layer.axis}, not the last (class) axis",
+        )
+    return Head(layer, SOFTMAX, INPUT)
+
+
 def _head_of(layer, output_rank):
     """The `Head` of a final layer, or None when it ends in neither."""
     if keras_compat.graph_of(layer) is not None:
         return Head(layer, None, NESTED) if find_heads(layer) else None
+    if not isinstance(layer, keras.layers.Layer):
+        # A `keras.ops` function called on symbolic tensors: an Operation
+        # named for the function (`keras.ops.softmax` -> `Softmax`).
+        activation = type(layer).__name__.lower()
+        if activation == SOFTMAX:
+            return _softmax_axis_head(layer, output_rank)
+        return Head(layer, SIGMOID, INPUT) if activation == SIGMOID else None
     if isinstance(layer, keras.layers.Softmax):
-        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-        if output_rank is not None and [a % output_rank for a in axes] != [output_rank - 1]:
-            return Head(
-                layer, SOFTMAX, None,
-                f"its softmax is over axis {layer.axis}, not the last (class) axis",
-            )
-        return Head(layer, SOFTMAX, INPUT)
+        return _softmax_axis_head(layer, output_rank)
     activation = _activation_name(getattr(layer, "activation", None))
     if activation is None:
         return None

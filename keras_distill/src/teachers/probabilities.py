@@ -8,10 +8,9 @@ at T=4 over 10 classes). `teacher_outputs` says which it is:
 - `"auto"` (the default): a Functional or Sequential teacher whose outputs
   end in a softmax or sigmoid (`models/heads.py`) is read before it, from
   the same forward pass: its exact logits. Other teachers (callables,
-  SavedModels, subclassed models, graphs ending in `keras.ops.softmax`) are
-  taken to output logits, and their first batch is checked once: outputs
-  that are non-negative and sum to 1 raise an error saying to pass
-  `"probabilities"`.
+  SavedModels, subclassed models) are taken to output logits, and their
+  first batch is checked once: outputs that are non-negative and sum to 1
+  raise an error saying to pass `"probabilities"`.
 - `"probabilities"`: the teacher outputs softmax probabilities; the terms
   read `log(p)` (clipped away from 0). This is exact, because
   `softmax(log(p) / T)` is the teacher's distribution at temperature T.
@@ -134,8 +133,6 @@ class TeacherLogits:
             self.split_heads = True
         elif self.mode == "probabilities":
             self.log_probabilities = True
-        else:
-            self.check_first_batch = self.mode == "auto"
 
     def __call__(self, inputs, temperature=None):
         """The teacher's logits for `inputs`, in inference mode (a single
