@@ -346,3 +346,27 @@ def test_layer_teachers_without_weights_are_accepted():
         expected = h.np_kd(logits_model.predict(x, verbose=0),
                            distiller.student.predict(x, verbose=0), 2.0).mean()
         np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+
+
+def test_an_unreachable_head_that_no_term_reads_is_left_alone():
+    x, y = h.data()
+    teacher = h.mlp(16, "teacher", seed=1)
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    hidden = keras.layers.Dense(3, activation="relu")(inputs)
+    student = keras.Model(inputs, {
+        "logits": keras.layers.Dense(h.NUM_CLASSES, name="logits")(hidden),
+        "mixture": keras.layers.Softmax(axis=0, name="mixture")(
+            keras.layers.Dense(2)(hidden)),
+    })
+    distiller = kd.Distiller(
+        teacher=teacher, student=student,
+        distillation_loss_fn={"logits": kd.losses.KLDivergence(), "mixture": None},
+    )
+    logs = _frozen_logs(distiller, x, None, student_loss_fn=None, temperature=2.0)
+    expected = h.np_kd(teacher.predict(x, verbose=0),
+                       student.predict(x, verbose=0)["logits"], 2.0).mean()
+    np.testing.assert_allclose(logs["distillation_loss"], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"'mixture' \(Softmax.*not the last"):
+        kd.Distiller(teacher=teacher, student=student,
+                     distillation_loss_fn={"mixture": kd.losses.KLDivergence()})

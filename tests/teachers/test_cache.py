@@ -218,3 +218,19 @@ def test_a_cache_with_a_damaged_record_length_is_refused(tmp_path):
         handle.write(b"\xff" * 8)  # The first record's length: 2^64 - 1.
     with pytest.raises(ValueError, match="Damaged teacher cache"):
         kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
+
+
+def test_train_on_batch_refuses_a_stale_cache_too():
+    teacher = h.mlp(16, "teacher", seed=1)
+    cached = kd.cache_teacher_outputs(teacher, dataset(), verbose=0)
+    x, y = tf.nest.map_structure(np.asarray, next(iter(cached)))
+    student = h.mlp(3, "student", seed=2)
+    distiller = kd.Distiller(teacher=teacher, student=student)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1), student_loss_fn=h.sparse_ce())
+    distiller.train_on_batch(x, y)
+    teacher.layers[-1].bias.assign(np.ones(h.NUM_CLASSES))
+    before = student.get_weights()
+    with pytest.raises(ValueError, match="Stale teacher cache"):
+        distiller.train_on_batch(x, y)
+    for got, expected in zip(student.get_weights(), before):
+        np.testing.assert_array_equal(got, expected)

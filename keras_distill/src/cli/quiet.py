@@ -7,7 +7,8 @@ process is the `keras-distill` command (or `python -m keras_distill`) and
 the user has not set `TF_CPP_MIN_LOG_LEVEL`, Keras (and with it TensorFlow)
 is imported with the log level at 3 and the process's standard error
 silenced; an import that fails raises as usual, with its message. Set
-`TF_CPP_MIN_LOG_LEVEL` (e.g. to 0) to see every notice.
+`TF_CPP_MIN_LOG_LEVEL` (e.g. to 0) to see every notice. What was written
+while silenced is shown when the import raises.
 
 The library itself never does this: only the command does.
 """
@@ -15,6 +16,7 @@ The library itself never does this: only the command does.
 import contextlib
 import os
 import sys
+import tempfile
 
 
 def _is_command():
@@ -27,17 +29,22 @@ def _is_command():
 
 @contextlib.contextmanager
 def _silenced_stderr():
-    """Standard error (the file descriptor, which C++ writes to) to
-    /dev/null for the duration."""
+    """Standard error (the file descriptor, which C++ writes to) into a
+    temporary file for the duration; replayed if the block raises."""
     sys.stderr.flush()
     saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def quiet_start():

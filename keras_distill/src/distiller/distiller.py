@@ -578,6 +578,11 @@ class Distiller(keras.Model):
         fit_checks.check(self, x, y, batch_size=batch_size)
         return super().fit(x, y, *args, **kwargs)
 
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        """`keras.Model.train_on_batch`, after the checks of `fit` on the batch."""
+        fit_checks.check(self, x, y, batch_size=len(keras.tree.flatten(x)[0]))
+        return super().train_on_batch(x, y, *args, **kwargs)
+
     def make_train_function(self, force=False):
         """Keras's train function, wrapped by the backend's step module: an
         in-step schedule's invalid value raises a `ValueError`, and (JAX)

@@ -216,19 +216,23 @@ def _model_output_shape(model):
     return None
 
 
-def _student_has_heads(student):
-    """Whether the student's outputs end in a softmax or sigmoid whose
-    logits the terms read; raises when they cannot be reached."""
+def _student_has_heads(student, terms):
+    """Whether the student's outputs end in a softmax or sigmoid; raises
+    when a term reads an output whose logits cannot be reached."""
     heads = heads_lib.find_heads(student)
-    for head in heads_lib.unreachable(heads):
-        raise ValueError(
-            f"Cannot read the logits of the student '{student.name}': its "
-            f"output ends in {head.describe()}, and {head.reason}. The "
-            "distillation terms compare logits. End the student in a linear "
-            "layer followed by keras.layers.Activation"
-            f"('{head.activation}'), or let it output logits (and pass "
-            "from_logits=True to its loss)."
-        )
+    read = {term.output for term in terms if term.student_source == OUTPUTS}
+    for top in heads.values():
+        if None not in read and top.output not in read:
+            continue  # No term reads this output: it stays as it is.
+        for head in heads_lib.unreachable({top.layer.name: top}):
+            raise ValueError(
+                f"Cannot read the logits of the student '{student.name}': its "
+                f"output ends in {head.describe()}, and {head.reason}. The "
+                "distillation terms compare logits. End the student in a linear "
+                "layer followed by keras.layers.Activation"
+                f"('{head.activation}'), or let it output logits (and pass "
+                "from_logits=True to its loss)."
+            )
     return bool(heads)
 
 
@@ -261,7 +265,10 @@ class FeatureTaps:
             "teacher": _layer_sources(term.teacher_source for term in terms),
             "student": _layer_sources(term.student_source for term in terms),
         }
-        split = {"teacher": split_teacher_heads, "student": _student_has_heads(student)}
+        split = {
+            "teacher": split_teacher_heads,
+            "student": _student_has_heads(student, terms),
+        }
         self.extractors = {
             role: build_extractor(self.models[role], paths, role, split_heads=split[role])
             if paths or (split[role] and role == "student")

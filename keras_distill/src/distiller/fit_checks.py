@@ -34,11 +34,17 @@ from keras_distill.src.utils.keras_compat import tensorflow as tf
 _ARRAY_BATCH = 32  # Keras's default batch size.
 
 
+def _is_dense(leaf):
+    """A NumPy array, a tensor of the backend, or a dense TensorFlow tensor
+    (a `tf.data` batch passed to another backend)."""
+    if isinstance(leaf, np.ndarray) or keras.ops.is_tensor(leaf):
+        return True
+    return tf.available and isinstance(leaf, tf.Tensor)
+
+
 def _is_array(data):
     leaves = keras.tree.flatten(data)
-    return bool(leaves) and all(
-        isinstance(leaf, np.ndarray) or keras.ops.is_tensor(leaf) for leaf in leaves
-    )
+    return bool(leaves) and all(_is_dense(leaf) for leaf in leaves)
 
 
 def _is_cached(spec):
@@ -112,10 +118,12 @@ def _check_labels(y):
 
 def _check_finite(x, where):
     for leaf in keras.tree.flatten(x):
-        if not (isinstance(leaf, np.ndarray) or keras.ops.is_tensor(leaf)):
-            continue  # Sparse or ragged inputs, strings: nothing to check.
+        if not _is_dense(leaf):
+            continue  # Sparse or ragged inputs: nothing to check.
         try:
-            array = np.asarray(keras.ops.convert_to_numpy(leaf))
+            array = np.asarray(leaf) if tf.available and isinstance(leaf, tf.Tensor) else (
+                np.asarray(keras.ops.convert_to_numpy(leaf))
+            )
         except (TypeError, ValueError):
             continue
         if not np.issubdtype(array.dtype, np.floating) or array.size == 0:

@@ -59,6 +59,8 @@ class Head:
         how: `INPUT`, `PRE_ACTIVATION`, `NESTED`, or `None` when the logits
             cannot be reached (`reason` says why).
         reason: Why the logits cannot be reached, or `None`.
+        output: The key of the model output it produces (a dict key or a
+            list index; `None` for a model with one output).
     """
 
     def __init__(self, layer, activation, how, reason=None):
@@ -66,6 +68,7 @@ class Head:
         self.activation = activation
         self.how = how
         self.reason = reason
+        self.output = None
 
     @property
     def reachable(self):
@@ -139,10 +142,18 @@ def find_heads(model):
     graph = keras_compat.graph_of(model)
     if graph is None:
         return {}
+    structure = graph.output
+    if isinstance(structure, dict):
+        keys = {id(tensor): key for key, tensor in structure.items()}
+    elif isinstance(structure, (list, tuple)) and len(structure) > 1:
+        keys = {id(tensor): index for index, tensor in enumerate(structure)}
+    else:
+        keys = {}
     heads = {}
     for layer, output in keras_compat.output_layers(graph):
         head = _head_of(layer, len(output.shape))
         if head is not None:
+            head.output = keys.get(id(output))
             heads[layer.name] = head
     return heads
 
