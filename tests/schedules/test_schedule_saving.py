@@ -33,7 +33,7 @@ def test_keras_file_round_trip_keeps_schedules(make_distiller, data, tmp_path):
     loaded = keras.saving.load_model(path)
 
     for name in ("temperature", "alpha"):
-        original, restored = distiller._hyperparameters[name], loaded._hyperparameters[name]
+        original, restored = distiller._schedules[name], loaded._schedules[name]
         assert type(restored) is type(original)
         assert restored.get_config() == original.get_config()
     assert sorted(loaded._schedules) == ["alpha", "kl_divergence_weight", "temperature"]
