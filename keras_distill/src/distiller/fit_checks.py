@@ -27,7 +27,6 @@ import numpy as np
 
 from keras_distill.src.teachers import cache as teacher_cache
 from keras_distill.src.teachers import dataset_checks
-from keras_distill.src.teachers import teacher as teacher_lib
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
@@ -40,6 +39,13 @@ def _is_dense(leaf):
     if isinstance(leaf, np.ndarray) or keras.ops.is_tensor(leaf):
         return True
     return tf.available and isinstance(leaf, tf.Tensor)
+
+
+def _to_numpy(leaf):
+    """A dense leaf (see `_is_dense`) as a NumPy array."""
+    if tf.available and isinstance(leaf, tf.Tensor):
+        return np.asarray(leaf)
+    return np.asarray(keras.ops.convert_to_numpy(leaf))
 
 
 def _is_array(data):
@@ -121,9 +127,7 @@ def _check_finite(x, where):
         if not _is_dense(leaf):
             continue  # Sparse or ragged inputs: nothing to check.
         try:
-            array = np.asarray(leaf) if tf.available and isinstance(leaf, tf.Tensor) else (
-                np.asarray(keras.ops.convert_to_numpy(leaf))
-            )
+            array = _to_numpy(leaf)
         except (TypeError, ValueError):
             continue
         if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
@@ -150,7 +154,7 @@ def _empty(description):
     )
 
 
-def check(distiller, x, y=None, sample_weight=None, batch_size=None):
+def check(distiller, x, y=None, batch_size=None):
     """Runs the checks above on what `fit` was given (see module docstring)."""
     if _is_array(x):
         length = len(keras.tree.flatten(x)[0])
@@ -172,6 +176,7 @@ def check(distiller, x, y=None, sample_weight=None, batch_size=None):
         _check_labels(y_first)
         _check_finite(first, "the first batch")
     if cached is not None:
-        teacher_cache.check_fingerprint(cached, distiller.teacher)
+        fingerprints = _to_numpy(cached[teacher_cache.FINGERPRINT])
+        teacher_cache.check_fingerprint(fingerprints, distiller.teacher)
     elif distiller.teacher is not None:
-        teacher_lib.check_outputs(distiller._teacher_logits, first)
+        distiller._teacher_logits.check_outputs(first)

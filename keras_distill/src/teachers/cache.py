@@ -32,7 +32,6 @@ from keras_distill.src.teachers import top_k as top_k_lib
 from keras_distill.src.teachers.ensemble import Ensemble
 from keras_distill.src.teachers.ensemble import probability_mixture
 from keras_distill.src.teachers.teacher import as_teacher
-from keras_distill.src.teachers.teacher import check_outputs
 from keras_distill.src.teachers.teacher import fingerprint
 from keras_distill.src.teachers.teacher import fingerprint_as_int64
 from keras_distill.src.teachers.teacher import logits_of
@@ -71,21 +70,19 @@ def _stale_message(teacher):
     )
 
 
-def check_fingerprint(cached, teacher):
+def check_fingerprint(fingerprints, teacher):
     """Raises when cached teacher outputs were made by other weights than
     `teacher`'s (checked on the host at the start of every `fit`).
 
     Args:
-        cached: A cached batch (or cached arrays), as `split_cached_inputs`
-            returns it.
+        fingerprints: The `__teacher_fingerprint__` values of a cached batch
+            (or of cached arrays), a NumPy array.
         teacher: The Distiller's teacher, or None (nothing to compare).
     """
     if teacher is None:
         return
     expected = fingerprint_as_int64(fingerprint(teacher))
-    found = cached[FINGERPRINT]
-    found = np.asarray(found) if isinstance(found, tf.Tensor) else keras.ops.convert_to_numpy(found)
-    if expected != 0 and not np.all((found == expected) | (found == 0)):
+    if expected != 0 and not np.all((fingerprints == expected) | (fingerprints == 0)):
         raise ValueError(_stale_message(teacher))
 
 
@@ -177,7 +174,7 @@ def _cached_elements(dataset, encode, reader, fingerprint_int, stats):
     for element in dataset:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
         if stats["num_examples"] == 0:
-            check_outputs(reader, x)
+            reader.check_outputs(x)
         outputs = tf.nest.map_structure(np.asarray, encode(x))
         batch = int(tf.nest.flatten(x)[0].shape[0])
         if stats["first_batch_digest"] is None:

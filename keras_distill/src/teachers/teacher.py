@@ -98,13 +98,6 @@ def teacher_forward(logits, inputs, temperature):
     return keras.tree.map_structure(ops.stop_gradient, outputs)
 
 
-def check_outputs(logits, inputs):
-    """Raises when a teacher read as logits outputs probabilities on
-    `inputs` (see `TeacherLogits.check_outputs`)."""
-    if logits is not None:
-        logits.check_outputs(inputs)
-
-
 def static_output_shape(teacher):
     """Static output shape of the teacher (ensembles included), or None."""
     if isinstance(teacher, Ensemble):
