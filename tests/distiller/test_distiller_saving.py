@@ -39,6 +39,19 @@ def test_get_config_from_config_round_trip_is_identical():
     ]
 
 
+def test_config_starts_from_keras_models_config():
+    teacher, student = h.teacher_and_student()
+    distiller = kd.Distiller(
+        teacher=teacher, student=student, name="kd_run", trainable=False, dtype="mixed_bfloat16"
+    )
+    config = distiller.get_config()
+    base = keras.Model.get_config(distiller)
+    assert {key: config[key] for key in base} == base
+    restored = kd.Distiller.from_config(json.loads(json.dumps(config)))
+    assert restored.name == "kd_run" and restored.trainable is False
+    assert restored.dtype_policy.name == "mixed_bfloat16"
+
+
 def test_loss_classes_round_trip():
     for loss in (kd.losses.KLDivergence(temperature=2.0, name="kd"),
                  kd.losses.KerasLoss("kl_divergence")):

@@ -32,7 +32,7 @@ def test_bad_temperature(temperature):
 @pytest.mark.parametrize("alpha", [-0.1, 1.5])
 def test_alpha_outside_unit_interval(alpha):
     teacher, student = h.teacher_and_student()
-    with pytest.raises(ValueError, match=r"alpha=.*Expected a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"alpha=.*Expected a finite number in \[0, 1\]"):
         kd.Distiller(teacher=teacher, student=student, alpha=alpha)
     distiller = kd.Distiller(teacher=teacher, student=student)
     with pytest.raises(ValueError, match="`alpha`"):

@@ -365,7 +365,7 @@ class Distiller(keras.Model):
         return logs.metric_logs(self, y, y_pred, sample_weight)
 
     def get_metrics_result(self):
-        return logs.metric_results(self)
+        return logs.python_results(self)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Works around keras-team/keras#20585 (fit under
@@ -379,7 +379,7 @@ class Distiller(keras.Model):
     # Serialization (`distiller/serialization.py`).
 
     def get_config(self):
-        return serialization.get_config(self)
+        return serialization.get_config(self, super().get_config())
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

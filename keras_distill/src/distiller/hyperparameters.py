@@ -15,10 +15,7 @@ from keras_distill.src.distiller import replicas
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
-from keras_distill.src.utils.validation import check_temperature
-from keras_distill.src.utils.validation import check_unit_interval
-
-_CHECKS = {"temperature": check_temperature, "alpha": check_unit_interval}
+from keras_distill.src.utils.validation import check_hyperparameter
 
 
 def new_variable(name, value=0.0):
@@ -32,10 +29,14 @@ def new_variable(name, value=0.0):
     )
 
 
+def _start(value, name):
+    """The checked float that `value`, a float or a schedule, starts from."""
+    return check_hyperparameter(hyperparameter.initial_value(value, name), name)
+
+
 def set_value(distiller, name, value):
     """Gives `temperature` or `alpha` a float or a schedule (checked)."""
-    start = hyperparameter.initial_value(value, name)
-    getattr(distiller, name).assign(_CHECKS[name](start, argument=name))
+    getattr(distiller, name).assign(_start(value, name))
     distiller._given[name] = value
 
 
@@ -47,7 +48,7 @@ def set_term_weights(distiller, terms, weights):
         distiller._given.pop(variable.name, None)
     with replicas.strategy_scope(distiller):
         variables = [
-            new_variable(f"{term.name}_weight", hyperparameter.initial_value(weight, term.name))
+            new_variable(f"{term.name}_weight", _start(weight, f"{term.name}_weight"))
             for term, weight in zip(terms, weights)
         ]
     distiller._term_weights = variables

@@ -107,3 +107,22 @@ def metric_results(distiller, exclude=()):
         else:
             logs[metric.name] = result
     return logs
+
+
+def python_results(distiller):
+    """What `keras.Model.get_metrics_result` returns: the results as Python
+    floats, here without the loss trackers not fed since their last reset
+    (evaluation feeds no distillation term, data without labels no student
+    loss), so the keys are those of the last step's logs and Keras reports
+    these results rather than the step's tensors."""
+    trackers = [
+        distiller._student_loss_tracker,
+        distiller._distillation_loss_tracker,
+        *distiller._term_trackers,
+        *distiller._student_output_trackers,
+    ]
+    idle = [tracker for tracker in trackers if float(ops.convert_to_numpy(tracker.count)) == 0]
+    return {
+        name: float(ops.convert_to_numpy(value))
+        for name, value in metric_results(distiller, exclude=idle).items()
+    }

@@ -56,10 +56,11 @@ def deserialize_loss_config(config):
     return config
 
 
-def get_config(distiller):
+def get_config(distiller, base_config):
+    """`keras.Model`'s config (name, trainable, dtype) with the models and
+    everything else `__init__` takes."""
     config = {
-        "name": distiller.name,
-        "trainable": distiller.trainable,
+        **base_config,
         "teacher": _SERIALIZE(distiller.teacher),
         "student": _SERIALIZE(distiller.student),
         "teacher_outputs": distiller.teacher_outputs,

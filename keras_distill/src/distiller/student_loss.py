@@ -21,6 +21,7 @@ from keras_distill.src.distiller import replicas
 from keras_distill.src.losses.keras_loss import per_example_loss
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import get_keras_mask
+from keras_distill.src.utils.validation import check_hyperparameter
 
 
 def _get(loss):
@@ -52,10 +53,7 @@ def _weights(loss_weights, entries, outputs):
             f"a dict {{output_name: weight}} or a list of {len(entries)} numbers, "
             "one per output",
         )
-    for weight in weights:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise invalid_argument("loss_weights", loss_weights, "numbers >= 0")
-    return [float(weight) for weight in weights]
+    return [check_hyperparameter(weight, "weight", "loss_weights") for weight in weights]
 
 
 class StudentLoss:

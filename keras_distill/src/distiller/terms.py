@@ -8,8 +8,10 @@ from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import DistillationLoss
 from keras_distill.src.losses.kd import KLDivergence
 from keras_distill.src.losses.keras_loss import KerasLoss
+from keras_distill.src.schedules.hyperparameter import is_schedule
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import get_keras_mask
+from keras_distill.src.utils.validation import check_hyperparameter
 
 
 def as_term(loss):
@@ -94,22 +96,11 @@ def as_weights(distillation_loss_weights, terms):
             f"a list of {len(terms)} numbers, one per distillation term "
             f"({[term.name for term in terms]})",
         )
-    for weight in weights:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            if callable(weight):
-                continue  # A schedule; validated by the schedules module.
-            raise invalid_argument(
-                "distillation_loss_weights",
-                distillation_loss_weights,
-                "numbers >= 0 (or schedules)",
-            )
-        if weight < 0:
-            raise invalid_argument(
-                "distillation_loss_weights",
-                distillation_loss_weights,
-                "numbers >= 0 (or schedules)",
-            )
-    return list(weights)
+    return [
+        weight if is_schedule(weight)
+        else check_hyperparameter(weight, "weight", f"distillation_loss_weights[{index}]")
+        for index, weight in enumerate(weights)
+    ]
 
 
 def _static_shape(model, key, role):

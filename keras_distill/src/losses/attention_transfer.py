@@ -73,10 +73,9 @@ class AttentionTransfer(FeatureLoss):
     min_rank = 3
 
     def __init__(self, teacher_layer=None, student_layer=None, p=2.0, name=None):
-        super().__init__(teacher_layer, student_layer, name=name)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
             raise invalid_argument("p", p, "a number > 0 (2 in the paper)")
-        self.p = float(p)
+        super().__init__(attention_transfer, teacher_layer, student_layer, name=name, p=float(p))
 
     def validate_shapes(self, teacher_shape, student_shape):
         super().validate_shapes(teacher_shape, student_shape)
@@ -90,11 +89,3 @@ class AttentionTransfer(FeatureLoss):
                 "Choose layers with equal spatial sizes, or use `Hint`, whose "
                 "adapter resizes."
             )
-
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return attention_transfer(teacher_outputs, student_outputs, self.p)
-
-    def get_config(self):
-        config = super().get_config()
-        config["p"] = self.p
-        return config

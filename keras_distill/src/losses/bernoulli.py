@@ -62,5 +62,5 @@ class BernoulliKLDivergence(DistillationLoss):
     0.1185
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return bernoulli_kl_divergence(teacher_outputs, student_outputs, temperature)
+    def __init__(self, temperature=None, name=None, output=None):
+        super().__init__(bernoulli_kl_divergence, temperature=temperature, name=name, output=output)

@@ -127,32 +127,16 @@ class DIST(DistillationLoss):
     ((2,), True)
     """
 
-    uses_sample_weight = True
-
     def __init__(self, beta=1.0, gamma=1.0, temperature=None, name=None, output=None):
-        super().__init__(temperature=temperature, name=name, output=output)
-        self.beta = check_in_range(beta, "beta", low=0.0)
-        self.gamma = check_in_range(gamma, "gamma", low=0.0)
-
-    def call(
-        self, teacher_outputs, student_outputs, temperature, y_true=None, sample_weight=None,
-        mask=None,
-    ):
-        return dist_loss(
-            teacher_outputs,
-            student_outputs,
-            temperature,
-            self.beta,
-            self.gamma,
-            sample_weight=sample_weight,
-            mask=mask,
+        super().__init__(
+            dist_loss,
+            temperature=temperature,
+            name=name,
+            output=output,
+            beta=check_in_range(beta, "beta", low=0.0),
+            gamma=check_in_range(gamma, "gamma", low=0.0),
         )
 
     def validate_shapes(self, teacher_shape, student_shape):
         super().validate_shapes(teacher_shape, student_shape)
         check_classes(self, student_shape, 2, "a correlation across classes")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(beta=self.beta, gamma=self.gamma)
-        return config

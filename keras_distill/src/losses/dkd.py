@@ -138,36 +138,19 @@ class DKD(SoftenedLoss):
     def __init__(
         self, alpha=1.0, beta=8.0, temperature=None, standardize=False, name=None, output=None
     ):
-        super().__init__(temperature=temperature, standardize=standardize, name=name, output=output)
-        self.alpha = check_in_range(alpha, "alpha", low=0.0, fix=_WEIGHT_FIX)
-        self.beta = check_in_range(beta, "beta", low=0.0, fix=_WEIGHT_FIX)
-
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        if y_true is None:
-            raise ValueError(
-                f"`{self.name}` (DKD) needs the hard labels, but the batch has "
-                "no `y`. Received: y=None. Expected a dataset of (x, y) "
-                "pairs with class ids or one-hot labels. Use KLDivergence "
-                "to distill without labels."
-            )
-        return decoupled_kd(
-            teacher_outputs,
-            student_outputs,
-            y_true,
+        super().__init__(
+            decoupled_kd,
             temperature,
-            self.alpha,
-            self.beta,
-            self.standardize,
+            standardize,
+            name,
+            output,
+            alpha=check_in_range(alpha, "alpha", low=0.0, fix=_WEIGHT_FIX),
+            beta=check_in_range(beta, "beta", low=0.0, fix=_WEIGHT_FIX),
         )
 
     def validate_shapes(self, teacher_shape, student_shape):
         super().validate_shapes(teacher_shape, student_shape)
         check_classes(self, student_shape, 2, "a target and a non-target class")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(alpha=self.alpha, beta=self.beta)
-        return config
 
 
 _WEIGHT_FIX = "DKD weighs its target (alpha) and non-target (beta) terms; the paper uses 1 and 8."

@@ -60,16 +60,20 @@ class FeatureLoss(DistillationLoss):
     Feature terms ignore the temperature.
 
     Args:
+        fn: The per-example function `fn(teacher_features, student_features,
+            **kwargs)`.
         teacher_layer: Name (or path) of the teacher layer, or None.
         student_layer: Name (or path) of the student layer, or None.
         name: Name in logs. Defaults to the snake-case class name.
+        **kwargs: Keyword arguments of `fn`, saved with the term.
     """
 
     #: Smallest rank `(batch, ...)` the term accepts.
     min_rank = 2
+    config_fields = ("teacher_layer", "student_layer")
 
-    def __init__(self, teacher_layer=None, student_layer=None, name=None):
-        super().__init__(temperature=None, name=name)
+    def __init__(self, fn, teacher_layer=None, student_layer=None, name=None, **kwargs):
+        super().__init__(fn, name=name, **kwargs)
         self.teacher_layer = check_layer_name(teacher_layer, "teacher_layer")
         self.student_layer = check_layer_name(student_layer, "student_layer")
 
@@ -90,10 +94,3 @@ class FeatureLoss(DistillationLoss):
                     f"Expected features of rank >= {self.min_rank} "
                     "(batch first). Choose layers with such outputs."
                 )
-
-    def get_config(self):
-        return {
-            "teacher_layer": self.teacher_layer,
-            "student_layer": self.student_layer,
-            "name": self.name,
-        }

@@ -100,10 +100,8 @@ class ReverseKLDivergence(SoftenedLoss):
     0.3812
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return reverse_kl_divergence(
-            teacher_outputs, student_outputs, temperature, self.standardize
-        )
+    def __init__(self, temperature=None, standardize=False, name=None, output=None):
+        super().__init__(reverse_kl_divergence, temperature, standardize, name, output)
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
@@ -143,17 +141,9 @@ class JensenShannon(SoftenedLoss):
     """
 
     def __init__(self, beta=0.5, temperature=None, standardize=False, name=None, output=None):
-        super().__init__(temperature=temperature, standardize=standardize, name=name, output=output)
-        self.beta = check_in_range(
+        beta = check_in_range(
             beta, "beta", 0.0, 1.0, "beta=0 is forward KL, 1 reverse KL, 0.5 the symmetric JSD."
         )
-
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return generalized_jensen_shannon(
-            teacher_outputs, student_outputs, temperature, self.beta, self.standardize
+        super().__init__(
+            generalized_jensen_shannon, temperature, standardize, name, output, beta=beta
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config["beta"] = self.beta
-        return config

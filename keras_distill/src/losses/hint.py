@@ -73,6 +73,8 @@ class Hint(FeatureLoss):
     ```
     """
 
+    config_fields = (*FeatureLoss.config_fields, "adapter", "resize", "interpolation")
+
     def __init__(
         self,
         teacher_layer=None,
@@ -82,7 +84,7 @@ class Hint(FeatureLoss):
         interpolation="bilinear",
         name=None,
     ):
-        super().__init__(teacher_layer, student_layer, name=name)
+        super().__init__(hint_loss, teacher_layer, student_layer, name=name)
         if adapter not in _ADAPTERS:
             raise invalid_argument(
                 "adapter", adapter, "one of 'auto', 'always' or None"
@@ -128,16 +130,4 @@ class Hint(FeatureLoss):
             )
             raise ValueError(f"{where}. Expected equal sizes. {fix}")
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return hint_loss(teacher_outputs, student_outputs)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "adapter": self.adapter,
-                "resize": self.resize,
-                "interpolation": self.interpolation,
-            }
-        )
-        return config

@@ -86,8 +86,8 @@ class KLDivergence(SoftenedLoss):
     0.0
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return kl_divergence(teacher_outputs, student_outputs, temperature, self.standardize)
+    def __init__(self, temperature=None, standardize=False, name=None, output=None):
+        super().__init__(kl_divergence, temperature, standardize, name, output)
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
@@ -119,7 +119,5 @@ class SoftTargetCrossEntropy(SoftenedLoss):
     0.8467
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return soft_target_cross_entropy(
-            teacher_outputs, student_outputs, temperature, self.standardize
-        )
+    def __init__(self, temperature=None, standardize=False, name=None, output=None):
+        super().__init__(soft_target_cross_entropy, temperature, standardize, name, output)

@@ -20,6 +20,27 @@ def per_example_loss(loss_fn, y_true, y_pred):
     return loss_fn(y_true, ops.cast(y_pred, "float32"))
 
 
+def softened_keras_loss(teacher_logits, student_logits, temperature=1.0, loss="kl_divergence"):
+    """Per-example `T^2 * loss(softmax(t / T), softmax(s / T))` of a Keras loss.
+
+    Args:
+        teacher_logits: Tensor `(batch, ..., classes)` of teacher logits.
+        student_logits: Tensor of the same shape, student logits.
+        temperature: Float or scalar tensor > 0.
+        loss: A `keras.losses.Loss` instance, a loss function, or its name;
+            it receives the teacher's distribution as `y_true`.
+
+    Returns:
+        Tensor `(batch, ...)` of per-example values, float32.
+    """
+    temperature = ops.cast(temperature, "float32")
+    p_teacher = ops.softmax(ops.cast(teacher_logits, "float32") / temperature, axis=-1)
+    p_student = ops.softmax(ops.cast(student_logits, "float32") / temperature, axis=-1)
+    return per_example_loss(keras.losses.get(loss), p_teacher, p_student) * ops.square(
+        temperature
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_distill")
 class KerasLoss(DistillationLoss):
     """Uses a plain Keras loss as a distillation term, on softened outputs.
@@ -49,28 +70,8 @@ class KerasLoss(DistillationLoss):
             loss, "__name__", "keras_loss"
         )
         super().__init__(
-            temperature=temperature, name=name or f"keras_{default_name}"
+            softened_keras_loss,
+            temperature=temperature,
+            name=name or f"keras_{default_name}",
+            loss=loss,
         )
-        self.loss = loss
-
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        temperature = ops.cast(temperature, "float32")
-        p_teacher = ops.softmax(
-            ops.cast(teacher_outputs, "float32") / temperature, axis=-1
-        )
-        p_student = ops.softmax(
-            ops.cast(student_outputs, "float32") / temperature, axis=-1
-        )
-        values = per_example_loss(self.loss, p_teacher, p_student)
-        return values * ops.square(temperature)
-
-    def get_config(self):
-        config = super().get_config()
-        config["loss"] = keras.saving.serialize_keras_object(self.loss)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
-        return super().from_config(config)

@@ -78,20 +78,8 @@ def logit_cosine(teacher_outputs, student_outputs, axis=-1):
     return 1.0 - dot / norms
 
 
-class RawOutputLoss(DistillationLoss):
-    """Base of the terms that compare raw outputs: no softmax, no temperature."""
-
-    def __init__(self, name=None, output=None):
-        super().__init__(name=name, output=output)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["temperature"]
-        return config
-
-
 @keras.saving.register_keras_serializable(package="keras_distill")
-class LogitMSE(RawOutputLoss):
+class LogitMSE(DistillationLoss):
     """Mean squared error between raw outputs: `mean_k (s_k - t_k)^2`.
 
     Logit regression (Ba & Caruana): the student matches the teacher's
@@ -116,12 +104,12 @@ class LogitMSE(RawOutputLoss):
     0.8333
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return logit_mse(teacher_outputs, student_outputs)
+    def __init__(self, name=None, output=None):
+        super().__init__(logit_mse, name=name, output=output)
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
-class LogitHuber(RawOutputLoss):
+class LogitHuber(DistillationLoss):
     """Huber loss between raw outputs, for regression teachers.
 
     `mean_k h(s_k - t_k)` with `h(d) = 0.5 d^2` for `|d| <= delta` and
@@ -146,23 +134,14 @@ class LogitHuber(RawOutputLoss):
     """
 
     def __init__(self, delta=1.0, name=None, output=None):
-        super().__init__(name=name, output=output)
         delta = check_in_range(delta, "delta", low=0.0, fix=_DELTA_FIX)
         if delta == 0.0:
             raise invalid_argument("delta", delta, "a number > 0", _DELTA_FIX)
-        self.delta = delta
-
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return logit_huber(teacher_outputs, student_outputs, self.delta)
-
-    def get_config(self):
-        config = super().get_config()
-        config["delta"] = self.delta
-        return config
+        super().__init__(logit_huber, name=name, output=output, delta=delta)
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
-class LogitCosine(RawOutputLoss):
+class LogitCosine(DistillationLoss):
     """Cosine distance between logit vectors: `1 - <t, s> / (|t| |s|)`.
 
     Matches the direction of the teacher's logits and ignores their scale,
@@ -185,5 +164,5 @@ class LogitCosine(RawOutputLoss):
     0.0
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return logit_cosine(teacher_outputs, student_outputs)
+    def __init__(self, name=None, output=None):
+        super().__init__(logit_cosine, name=name, output=output)

@@ -61,5 +61,5 @@ class PKT(FeatureLoss):
         name: Name in logs. Defaults to `"pkt"`.
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return pkt(teacher_outputs, student_outputs)
+    def __init__(self, teacher_layer=None, student_layer=None, name=None):
+        super().__init__(pkt, teacher_layer, student_layer, name=name)

@@ -115,7 +115,6 @@ class RKD(FeatureLoss):
         angle_weight=2.0,
         name=None,
     ):
-        super().__init__(teacher_layer, student_layer, name=name)
         for argument, value in (
             ("distance_weight", distance_weight),
             ("angle_weight", angle_weight),
@@ -129,19 +128,11 @@ class RKD(FeatureLoss):
                 "a number > 0 when `distance_weight` is 0",
                 "At least one of the two RKD losses must be on.",
             )
-        self.distance_weight = float(distance_weight)
-        self.angle_weight = float(angle_weight)
-
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return rkd(
-            teacher_outputs,
-            student_outputs,
-            self.distance_weight,
-            self.angle_weight,
+        super().__init__(
+            rkd,
+            teacher_layer,
+            student_layer,
+            name=name,
+            distance_weight=float(distance_weight),
+            angle_weight=float(angle_weight),
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config["distance_weight"] = self.distance_weight
-        config["angle_weight"] = self.angle_weight
-        return config

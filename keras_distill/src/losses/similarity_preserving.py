@@ -53,5 +53,5 @@ class SimilarityPreserving(FeatureLoss):
         name: Name in logs. Defaults to `"similarity_preserving"`.
     """
 
-    def call(self, teacher_outputs, student_outputs, temperature, y_true=None):
-        return similarity_preserving(teacher_outputs, student_outputs)
+    def __init__(self, teacher_layer=None, student_layer=None, name=None):
+        super().__init__(similarity_preserving, teacher_layer, student_layer, name=name)

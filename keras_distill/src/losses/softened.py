@@ -57,11 +57,12 @@ def kl_from_log_probs(log_p, log_q, axis=-1):
 class SoftenedLoss(DistillationLoss):
     """Base of the terms that compare softmax distributions at temperature T.
 
-    Adds the `standardize` option (logit standardization, Sun et al. CVPR
-    2024) to the base class's `temperature`, `name` and `output`.
+    Checks the `standardize` option (logit standardization, Sun et al. CVPR
+    2024) and passes it to the term's function with its other arguments.
     """
 
-    def __init__(self, temperature=None, standardize=False, name=None, output=None):
+    def __init__(self, fn, temperature=None, standardize=False, name=None, output=None,
+                 **kwargs):
         if not isinstance(standardize, bool):
             raise invalid_argument(
                 "standardize",
@@ -69,13 +70,10 @@ class SoftenedLoss(DistillationLoss):
                 "True or False",
                 "standardize=True z-scores each model's logits before the softmax.",
             )
-        super().__init__(temperature=temperature, name=name, output=output)
-        self.standardize = standardize
-
-    def get_config(self):
-        config = super().get_config()
-        config["standardize"] = self.standardize
-        return config
+        super().__init__(
+            fn, temperature=temperature, name=name, output=output, standardize=standardize,
+            **kwargs,
+        )
 
 
 def check_classes(term, shape, minimum, reason):

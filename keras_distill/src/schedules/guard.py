@@ -24,6 +24,7 @@ from keras import ops
 
 from keras_distill.src.schedules import hyperparameter
 from keras_distill.src.utils.backend import is_traced
+from keras_distill.src.utils.validation import is_valid
 
 
 class ScheduleGuard:
@@ -59,7 +60,7 @@ class ScheduleGuard:
             variable: The hyperparameter's variable; its current (valid)
                 value replaces an invalid one where the step cannot stop.
         """
-        valid = hyperparameter.is_valid(name, value)
+        valid = is_valid(name, value)
         if not is_traced(value):
             if not bool(ops.convert_to_numpy(valid)):
                 raise hyperparameter.invalid_value_error(

@@ -5,6 +5,8 @@ import numpy as np
 from keras import ops
 
 from keras_distill.src.utils.errors import invalid_argument
+from keras_distill.src.utils.validation import expectation
+from keras_distill.src.utils.validation import is_valid
 
 
 def is_schedule(value):
@@ -44,30 +46,6 @@ def deserialize(value):
     if isinstance(value, dict):
         return keras.saving.deserialize_keras_object(value)
     return value
-
-
-def expectation(name):
-    """What a valid value of the hyperparameter `name` is, in words."""
-    if name == "temperature":
-        return "a finite number > 0"
-    if name == "alpha":
-        return "a finite number in [0, 1]"
-    return "a finite number >= 0"
-
-
-def is_valid(name, value):
-    """Whether `value` (a float or a tensor) is valid for `name`.
-
-    `temperature` must be > 0, `alpha` in [0, 1], and a term weight >= 0;
-    all must be finite. Returns a boolean tensor (usable inside a step).
-    """
-    value = ops.cast(value, "float32")
-    valid = ops.logical_and(ops.isfinite(value), value >= 0.0)
-    if name == "temperature":
-        return ops.logical_and(valid, value > 0.0)
-    if name == "alpha":
-        return ops.logical_and(valid, value <= 1.0)
-    return valid
 
 
 def invalid_value_error(name, value, where):

@@ -33,21 +33,47 @@ Functional models may) and `Trainer._maybe_symbolic_build` (a workaround for
 keras-team/keras#20585, in `distiller/distiller.py`).
 """
 
+import re
+from importlib import metadata
+
 import keras
-from keras.src.backend.common.masking import get_keras_mask  # noqa: F401
-from keras.src.export.export_utils import get_input_signature  # noqa: F401
-from keras.src.losses.loss import scale_loss_for_distribution  # noqa: F401
-from keras.src.losses.loss import unscale_loss_for_distribution  # noqa: F401
-from keras.src.utils.io_utils import print_msg  # noqa: F401
-from keras.src.utils.module_utils import tensorflow  # noqa: F401
+
+
+def supported_keras():
+    """The Keras versions this keras-distill is tested with, e.g.
+    `"keras<3.16,>=3.12"` (from the installed package's requirements)."""
+    try:
+        requirements = metadata.requires("keras-distill") or []
+    except metadata.PackageNotFoundError:
+        return "the Keras range of keras-distill's setup.cfg"
+    for requirement in requirements:
+        requirement = requirement.replace(" ", "")
+        if re.match(r"keras[<>=!~]", requirement) and ";" not in requirement:
+            return requirement
+    return "the Keras range of keras-distill's setup.cfg"
+
+
+def _unsupported(what):
+    return RuntimeError(
+        f"keras-distill uses {what}, and Keras {keras.__version__} (with "
+        f"{keras.backend.backend()}) has none. Install a supported Keras: "
+        f"pip install '{supported_keras()}'."
+    )
+
+
+try:
+    from keras.src.backend.common.masking import get_keras_mask  # noqa: F401
+    from keras.src.export.export_utils import get_input_signature  # noqa: F401
+    from keras.src.losses.loss import scale_loss_for_distribution  # noqa: F401
+    from keras.src.losses.loss import unscale_loss_for_distribution  # noqa: F401
+    from keras.src.utils.io_utils import print_msg  # noqa: F401
+    from keras.src.utils.module_utils import tensorflow  # noqa: F401
+except ImportError as error:
+    raise _unsupported(f"the Keras internal `{error.name}`") from error
 
 
 def _missing(attribute, owner):
-    return RuntimeError(
-        f"keras-distill reads `{attribute}` of {owner}, and Keras "
-        f"{keras.__version__} (with {keras.backend.backend()}) has none. Install "
-        "a Keras version in the range this keras-distill supports (setup.cfg)."
-    )
+    return _unsupported(f"`{attribute}` of {owner}")
 
 
 def graph_of(model):

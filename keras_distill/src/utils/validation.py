@@ -1,39 +1,76 @@
-"""Validation of scalar hyperparameters shared by the Distiller and losses."""
+"""Validation of the scalar hyperparameters of the Distiller and the losses."""
 
 import math
 
+from keras import ops
+
 from keras_distill.src.utils.errors import invalid_argument
+
+# The Distiller's hyperparameter rules, written once: (lowest value, whether
+# the lowest value itself is allowed, highest value or None). A term weight
+# (and a per-output `loss_weights` entry) follows the "weight" rule. Checked
+# here for given numbers, by `is_valid` for a schedule's values in a step.
+_RULES = {
+    "temperature": (0.0, False, None),
+    "alpha": (0.0, True, 1.0),
+    "weight": (0.0, True, None),
+}
+_FIXES = {
+    "temperature": "Typical distillation temperatures are between 1 and 20.",
+    "alpha": "`alpha` weighs the hard-label loss; 1 - alpha weighs distillation.",
+    "weight": "A weight multiplies its loss; 0 turns the loss off.",
+}
+
+
+def _rule(name):
+    return name if name in _RULES else "weight"
+
+
+def expectation(name):
+    """What a valid value of the hyperparameter `name` is, in words.
+
+    `name` is `"temperature"`, `"alpha"`, or a weight's name (any other).
+    """
+    low, inclusive, high = _RULES[_rule(name)]
+    if high is not None:
+        return f"a finite number in [{low:g}, {high:g}]"
+    return f"a finite number {'>=' if inclusive else '>'} {low:g}"
+
+
+def is_valid(name, value):
+    """Whether `value` (a float or a tensor) is valid for `name`, as a
+    boolean tensor (usable inside a step)."""
+    low, inclusive, high = _RULES[_rule(name)]
+    value = ops.cast(value, "float32")
+    valid = ops.logical_and(ops.isfinite(value), value >= low if inclusive else value > low)
+    if high is not None:
+        valid = ops.logical_and(valid, value <= high)
+    return valid
+
+
+def check_hyperparameter(value, name, argument=None):
+    """Returns the number `value` as a float after checking the rule of
+    `name` (see `expectation`); errors name `argument` (default `name`)."""
+    argument = argument or name
+    rule = _rule(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid_argument(
+            argument, value, f"{expectation(rule)} (or a schedule, where supported)"
+        )
+    low, inclusive, high = _RULES[rule]
+    if (
+        not math.isfinite(value)
+        or value < low
+        or (value == low and not inclusive)
+        or (high is not None and value > high)
+    ):
+        raise invalid_argument(argument, value, expectation(rule), _FIXES[rule])
+    return float(value)
 
 
 def check_temperature(value, argument="temperature"):
     """Returns `value` as a float after checking it is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_argument(
-            argument, value, "a number > 0 (or a schedule, where supported)"
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise invalid_argument(
-            argument,
-            value,
-            "a finite number > 0",
-            "Typical distillation temperatures are between 1 and 20.",
-        )
-    return float(value)
-
-
-def check_unit_interval(value, argument):
-    """Returns `value` as a float after checking 0 <= value <= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_argument(argument, value, "a number in [0, 1]")
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise invalid_argument(
-            argument,
-            value,
-            "a number in [0, 1]",
-            f"`{argument}` weighs the hard-label loss; "
-            f"1 - {argument} weighs distillation.",
-        )
-    return float(value)
+    return check_hyperparameter(value, "temperature", argument)
 
 
 def check_in_range(value, argument, low=None, high=None, fix=None):

@@ -20,6 +20,23 @@ the state passed to the next step: Keras re-reads the variables after a
 callback that touches `self.model`, and `wrap_train_function` writes values
 assigned through a held variable into the state. No value is frozen at trace
 time, and nothing is retraced.
+
+Keras's own JAX `train_step` with the Distiller's `compute_loss` (what
+`keras.distillation` relies on) would run the teacher inside the
+differentiated function, compute the predictions in a forward pass of their
+own (the Distiller reads logits, taps and predictions from one), and keep
+values assigned through a held variable out of the state until the epoch
+ends. Which part guarantees what, each with its test:
+
+- Part 1, outside `value_and_grad`: the teacher is never differentiated
+  (`test_teacher_is_never_differentiated`), and runs once per step
+  (`test_teacher_runs_once_per_step_and_never_in_evaluate_or_predict`);
+  scheduled values are computed in the state (`test_schedule_values.py`).
+- Part 2's `collect_losses=True`: the student's own losses
+  (`test_add_loss_and_activity_regularizer_are_part_of_the_training_loss`).
+- `wrap_train_function`: values assigned through a held variable, without a
+  recompile (`test_callback_holding_the_variable_changes_every_next_step`,
+  `test_changing_values_never_retraces`), and the schedule guard's error.
 """
 
 import jax

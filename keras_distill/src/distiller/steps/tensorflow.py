@@ -1,4 +1,18 @@
-"""The Distiller's steps on the TensorFlow backend (inside `tf.function`)."""
+"""The Distiller's steps on the TensorFlow backend (inside `tf.function`).
+
+The step is traced once by Keras's `tf.function` (XLA with
+`jit_compile=True`). What each part guarantees:
+
+- The teacher runs in `_begin_train_step`, before the `GradientTape`: it is
+  never differentiated and the tape holds none of its activations (teacher
+  cost; `test_teacher_runs_once_per_step_and_never_in_evaluate_or_predict`).
+- Temperature, alpha and the term weights are `keras.Variable`s read inside
+  the graph, so assigned or scheduled values reach the next step without a
+  retrace (`test_changing_values_never_retraces`,
+  `test_callback_holding_the_variable_changes_every_next_step`).
+- `wrap_train_function`: under XLA an in-graph assertion is dropped, so the
+  schedule guard's record is read after each call instead.
+"""
 
 import tensorflow as tf
 
