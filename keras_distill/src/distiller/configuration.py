@@ -15,6 +15,7 @@ from keras_distill.src.distiller import logs
 from keras_distill.src.distiller import student_loss as student_loss_lib
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
+from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import teacher as teacher_lib
 from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
@@ -42,6 +43,7 @@ def uses_float16(model):
 def configure(distiller, student_loss_fn, loss_weights, distillation_loss_fn,
               distillation_loss_weights, alpha, temperature):
     """Validates and installs losses and hyperparameters."""
+    distiller._shared_ids = vocabulary.shared_ids(distiller.teacher, distiller.student)
     distiller._student_loss = student_loss_lib.StudentLoss(
         student_loss_fn, loss_weights, distiller.student
     )
@@ -107,7 +109,11 @@ def _term_shapes(distiller, term):
         )
         if teacher_shape is None and term.output is None and distiller.teacher is not None:
             teacher_shape = teacher_lib.static_output_shape(distiller.teacher)
-        return teacher_shape, student_shape
+        count = distiller._shared_ids
+        return (
+            vocabulary.leading_ids_shape(teacher_shape, count),
+            vocabulary.leading_ids_shape(student_shape, count),
+        )
     return (
         distiller._taps.shape("teacher", term.teacher_source),
         distiller._taps.shape("student", term.student_source),

@@ -18,6 +18,7 @@ from keras_distill.src.distiller import objective
 from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import serialization
 from keras_distill.src.distiller import steps
+from keras_distill.src.distiller import text_inputs
 from keras_distill.src.schedules.guard import ScheduleGuard
 from keras_distill.src.teachers import cache as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
@@ -181,14 +182,9 @@ class Distiller(keras.Model):
         Args:
             optimizer: Optimizer name or instance.
             metrics: Metrics on the student's outputs, e.g. `["accuracy"]`.
-            student_loss_fn: Loss on hard labels. `loss=` is an alias.
-            distillation_loss_fn: Term, Keras loss, or list (see class doc).
-            alpha: Weight of the student loss in [0, 1], or a schedule.
-            temperature: Temperature > 0, or a schedule.
-            distillation_loss_weights: One weight (or schedule) per term.
+            student_loss_fn, distillation_loss_fn, alpha, temperature,
+                distillation_loss_weights, loss_weights: As in the class.
             loss: Alias of `student_loss_fn` (for `Model.compile` habits).
-            loss_weights: One weight per output of a dict or list
-                `student_loss_fn`; kept when neither is given here.
             auto_scale_loss: When True and any layer of the student uses the
                 `"mixed_float16"` policy, the optimizer is wrapped in a
                 `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
@@ -219,8 +215,6 @@ class Distiller(keras.Model):
             self.optimizer = keras.optimizers.LossScaleOptimizer(
                 self.optimizer, name="loss_scale_optimizer"
             )
-
-    # What compile installed.
 
     @property
     def student_loss_fn(self):
@@ -300,12 +294,22 @@ class Distiller(keras.Model):
         )
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checks that no step runs without: empty
-        data, string labels, NaN inputs, a stale teacher cache, a teacher
-        that returns probabilities unannounced (`distiller/fit_checks.py`)."""
+        """`keras.Model.fit`, raw text through the student's preprocessor
+        (`distiller/text_inputs.py`), after checks that no step runs without:
+        empty data, string labels, NaN inputs, a stale teacher cache, a
+        teacher that returns probabilities unannounced (`fit_checks.py`)."""
+        x, y, args, kwargs = text_inputs.prepare(self, x, y, args, kwargs, training=True)
         batch_size = args[0] if args else kwargs.get("batch_size")
         fit_checks.check(self, x, y, batch_size=batch_size)
         return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):  # Raw text as in `fit`.
+        x, y, args, kwargs = text_inputs.prepare(self, x, y, args, kwargs)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):  # Raw text as in `fit`.
+        x, _, args, kwargs = text_inputs.prepare(self, x, None, args, kwargs)
+        return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         """`keras.Model.train_on_batch`, after the checks of `fit` on the batch."""

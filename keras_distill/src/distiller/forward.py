@@ -14,6 +14,7 @@ from keras_distill.src.distiller import hyperparameters
 from keras_distill.src.distiller import logs
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import PREDICTIONS
+from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import cache as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
 
@@ -21,14 +22,14 @@ from keras_distill.src.teachers import teacher as teacher_lib
 def teacher_outputs(distiller, x):
     """Teacher logits and tapped layers by source name, from one pass in
     inference mode, outside any gradient."""
+    count = distiller._shared_ids
     if distiller._taps.extractors["teacher"] is None:
-        return {
-            OUTPUTS: teacher_lib.teacher_forward(
-                distiller._teacher_logits, x, distiller.temperature
-            )
-        }
+        logits = teacher_lib.teacher_forward(distiller._teacher_logits, x, distiller.temperature)
+        return {OUTPUTS: vocabulary.leading_ids(logits, count)}
     outputs = dict(distiller._taps.forward("teacher", x, training=False))
-    outputs[OUTPUTS] = distiller._teacher_logits.to_logits(outputs[OUTPUTS])
+    outputs[OUTPUTS] = vocabulary.leading_ids(
+        distiller._teacher_logits.to_logits(outputs[OUTPUTS]), count
+    )
     return keras.tree.map_structure(ops.stop_gradient, outputs)
 
 
@@ -43,7 +44,12 @@ def cached_teacher_outputs(distiller, cached, student_logits):
 def student_outputs(distiller, x, training):
     """Student logits (`OUTPUTS`), predictions (`PREDICTIONS`: what the
     student returns) and tapped layers by source name, from one pass."""
-    return distiller._taps.forward("student", x, training=training)
+    outputs = distiller._taps.forward("student", x, training=training)
+    if distiller._shared_ids is None:
+        return outputs
+    outputs = dict(outputs)
+    outputs[OUTPUTS] = vocabulary.leading_ids(outputs[OUTPUTS], distiller._shared_ids)
+    return outputs
 
 
 def begin_train_step(distiller, data):

@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from keras_distill.src.losses.chunked import chunked_kl_divergence
 from keras_distill.src.losses.softened import SoftenedLoss
 from keras_distill.src.losses.softened import kl_from_log_probs
 from keras_distill.src.losses.softened import soften
+from keras_distill.src.utils.errors import invalid_argument
 
 
 def kl_divergence(teacher_logits, student_logits, temperature=1.0, standardize=False, axis=-1):
@@ -30,6 +32,21 @@ def kl_divergence(teacher_logits, student_logits, temperature=1.0, standardize=F
     log_p_student = ops.log_softmax(soften(student_logits, temperature, standardize, axis), axis)
     kl = kl_from_log_probs(log_p_teacher, log_p_student, axis=axis)
     return kl * ops.square(ops.cast(temperature, "float32"))
+
+
+def token_kl_divergence(teacher_logits, student_logits, temperature=1.0, standardize=False,
+                        chunk_size="auto"):
+    """`kl_divergence`, in chunks along the time axis for sequence logits.
+
+    `(batch, time, classes)` logits with a static `time` axis go through
+    `chunked_kl_divergence` (unless `chunk_size` is None or `standardize`),
+    which keeps no full-size float32 temporaries for the gradient; other
+    logits through `kl_divergence`. The values are the same.
+    """
+    shape = student_logits.shape
+    if chunk_size is None or standardize or len(shape) != 3 or shape[1] is None:
+        return kl_divergence(teacher_logits, student_logits, temperature, standardize)
+    return chunked_kl_divergence(teacher_logits, student_logits, temperature, chunk_size)
 
 
 def soft_target_cross_entropy(
@@ -76,6 +93,11 @@ class KLDivergence(SoftenedLoss):
         standardize: Whether to z-score the logits first (Sun et al.).
         name: Name in logs. Defaults to `"kl_divergence"`.
         output: Output key or index of a multi-output model.
+        chunk_size: For sequence logits `(batch, time, vocabulary)`, the
+            positions computed at once (see `chunked_kl_divergence`: no
+            full-size float32 softmax is kept for the gradient). `"auto"`
+            (the default) takes about 2**19 logits per example and chunk;
+            None computes all positions together. Other logits ignore it.
 
     Example:
 
@@ -86,8 +108,19 @@ class KLDivergence(SoftenedLoss):
     0.0
     """
 
-    def __init__(self, temperature=None, standardize=False, name=None, output=None):
-        super().__init__(kl_divergence, temperature, standardize, name, output)
+    def __init__(self, temperature=None, standardize=False, name=None, output=None,
+                 chunk_size="auto"):
+        if chunk_size not in (None, "auto") and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+        ):
+            raise invalid_argument(
+                "chunk_size", chunk_size, "'auto', an int >= 1, or None",
+                "It bounds the memory of sequence (batch, time, vocabulary) logits; "
+                "None computes every position at once.",
+            )
+        super().__init__(
+            token_kl_divergence, temperature, standardize, name, output, chunk_size=chunk_size
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")

@@ -1,0 +1,175 @@
+"""Token-level KD: peak memory and tokens/s of one training step.
+
+Each row runs in a process of its own (`--row NAME`, started by the parent):
+LM-head-dominated toy models (token embedding, one hidden Dense, a Dense
+head over the vocabulary) of a teacher and a smaller student; batch 4,
+sequence 256. After a warm-up `fit` (which traces the step), three times:
+the process's peak RSS is reset (`/proc/self/clear_refs`) and one step runs;
+the median peak growth over the RSS before the step is reported in units of
+one float32 logits tensor (batch x sequence x vocabulary x 4 bytes). Then
+tokens/s over a few more steps.
+
+    python -m benchmarks.token_kd                  # vocab 32k and 128k, every row
+    python -m benchmarks.token_kd --vocab 32000 --steps 3
+    python -m benchmarks.token_kd --tiny           # CI smoke size
+
+Rows: `student_alone` (the student's `fit`, hard labels only),
+`ours` (keras_distill.Distiller, `KLDivergence`, chunked), `ours_unchunked`
+(`KLDivergence(chunk_size=None)`), `builtin` (keras.distillation with
+`LogitsDistillation`).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROWS = ("student_alone", "ours", "ours_unchunked", "builtin")
+BATCH, SEQUENCE = 4, 256
+TEMPERATURE, ALPHA = 2.0, 0.5
+# Steps whose peak growth is measured (each after a reset); the median is kept.
+MEASURED_STEPS = 3
+
+
+def _rss_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak():
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def _models(vocab, hidden_teacher, hidden_student):
+    import keras
+
+    def lm(hidden, name, seed):
+        keras.utils.set_random_seed(seed)
+        tokens = keras.Input((SEQUENCE,), dtype="int32")
+        x = keras.layers.Embedding(vocab, hidden)(tokens)
+        x = keras.layers.Dense(hidden, activation="gelu")(x)
+        return keras.Model(tokens, keras.layers.Dense(vocab)(x), name=name)
+
+    return lm(hidden_teacher, "teacher", 1), lm(hidden_student, "student", 2)
+
+
+def _trainer(row, teacher, student):
+    import keras
+
+    import keras_distill as kd
+
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if row == "student_alone":
+        student.compile(optimizer="adam", loss=ce)
+        return student
+    if row == "builtin":
+        model = keras.distillation.Distiller(
+            teacher=teacher,
+            student=student,
+            distillation_losses=keras.distillation.LogitsDistillation(
+                temperature=TEMPERATURE, loss=keras.losses.KLDivergence()
+            ),
+            student_loss_weight=ALPHA,
+        )
+        model.compile(optimizer="adam", loss=ce)
+        return model
+    term = kd.losses.KLDivergence(chunk_size=None if row == "ours_unchunked" else "auto")
+    model = kd.Distiller(
+        teacher=teacher, student=student, distillation_loss_fn=term,
+        student_loss_fn=ce, alpha=ALPHA, temperature=TEMPERATURE,
+    )
+    model.compile(optimizer="adam")
+    return model
+
+
+def run_row(row, vocab, steps, hidden_teacher, hidden_student):
+    """Measures one row in this process; returns its result dict."""
+    import numpy as np
+
+    teacher, student = _models(vocab, hidden_teacher, hidden_student)
+    model = _trainer(row, teacher, student)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, vocab, size=(BATCH * max(steps, 1), SEQUENCE)).astype("int32")
+    labels = np.roll(tokens, -1, axis=1)
+    model.fit(tokens[:BATCH], labels[:BATCH], batch_size=BATCH, verbose=0)  # Traces.
+    growths = []
+    for _ in range(MEASURED_STEPS):
+        before = _rss_kib("VmRSS")
+        _reset_peak()
+        model.fit(tokens[:BATCH], labels[:BATCH], batch_size=BATCH, verbose=0)
+        growths.append((_rss_kib("VmHWM") - before) * 1024)
+    growth = float(np.median(growths))
+    logits_bytes = BATCH * SEQUENCE * vocab * 4
+    start = time.perf_counter()
+    model.fit(tokens, labels, batch_size=BATCH, verbose=0)
+    seconds = time.perf_counter() - start
+    return {
+        "row": row,
+        "vocab": vocab,
+        "peak_growth_logits": growth / logits_bytes,
+        "peak_growth_mib": growth / 2**20,
+        "tokens_per_second": BATCH * SEQUENCE * max(steps, 1) / seconds,
+    }
+
+
+def _table(results):
+    lines = [
+        "| vocab | row | peak growth / float32 logits | vs keras.distillation | tokens/s |",
+        "|---|---|---|---|---|",
+    ]
+    for vocab in sorted({r["vocab"] for r in results}):
+        rows = {r["row"]: r for r in results if r["vocab"] == vocab}
+        builtin = rows.get("builtin", {}).get("peak_growth_logits")
+        for name in ROWS:
+            if name not in rows:
+                continue
+            r = rows[name]
+            ratio = f"{r['peak_growth_logits'] / builtin:.2f}x" if builtin else "-"
+            lines.append(
+                f"| {vocab} | {name} | {r['peak_growth_logits']:.2f} | {ratio} | "
+                f"{r['tokens_per_second']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vocab", type=int, nargs="*", default=[32000, 128000])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--tiny", action="store_true", help="CI smoke size")
+    parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    hidden = (32, 8) if args.tiny else (256, 64)
+    if args.tiny:
+        args.vocab, args.steps = [512], 1
+    if args.row:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        result = run_row(args.row, args.vocab[0], args.steps, *hidden)
+        print(json.dumps(result))
+        return result
+    results = []
+    for vocab in args.vocab:
+        for row in args.rows:
+            command = [sys.executable, "-m", "benchmarks.token_kd", "--row", row,
+                       "--vocab", str(vocab), "--steps", str(args.steps)]
+            if args.tiny:
+                command.append("--tiny")
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results.append(json.loads(output.strip().splitlines()[-1]))
+    print(_table(results))
+    if args.output:
+        with open(args.output, "w") as file:
+            json.dump(results, file, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
