@@ -9,6 +9,7 @@ from keras import ops
 
 import keras_distill as kd
 from keras_distill import losses as L
+from tests.distiller import helpers as h
 
 
 @keras.saving.register_keras_serializable(package="tests_function_terms")
@@ -58,17 +59,11 @@ def test_function_term_config_and_keras_file(tmp_path):
     restored = L.DistillationLoss.from_config(config)
     assert restored.fn is scaled_l1 and restored.get_config() == term.get_config()
 
-    keras.utils.set_random_seed(0)
-    teacher = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
-    student = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
-    distiller = kd.Distiller(
-        teacher=teacher,
-        student=student,
-        distillation_loss_fn=L.DistillationLoss(scaled_l1, scale=3.0),
-        alpha=0.0,
-    )
-    distiller.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
-    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    teacher, student = h.teacher_and_student()
+    term = L.DistillationLoss(scaled_l1, scale=3.0)
+    distiller = kd.Distiller(teacher, student, distillation_loss_fn=term, alpha=0.0)
+    distiller.compile(optimizer=h.frozen_optimizer(), jit_compile=False)
+    x, _ = h.data(8)
     expected = 3.0 * np.abs(
         ops.convert_to_numpy(teacher(x)) - ops.convert_to_numpy(student(x))
     ).mean()
