@@ -98,6 +98,7 @@ def test_per_output_terms_survive_save_and_load(tmp_path):
         "name": "logits_kl_divergence",
         "output": "logits",
         "standardize": True,
+        "chunk_size": "auto",
     }
     loaded.fit(x, batch_size=8, epochs=1, verbose=0)
 
