@@ -18,6 +18,9 @@ is full-size. The teacher gets no gradient (it is frozen).
 
 from keras import ops
 
+from keras_distill.src.losses.softened import kl_from_log_probs
+from keras_distill.src.losses.softened import soften
+
 # With `chunk_size="auto"`, the positions per chunk: about 2**19 logits per
 # example (16 positions of a 32k vocabulary, 4 of a 128k one), so a float32
 # temporary of a chunk is 2 MiB per example whatever the vocabulary.
@@ -34,7 +37,7 @@ def _chunks(length, chunk_size):
 
 
 def _log_probabilities(logits, temperature):
-    return ops.log_softmax(ops.cast(logits, "float32") / temperature, axis=-1)
+    return ops.log_softmax(soften(logits, temperature), axis=-1)
 
 
 def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
@@ -74,7 +77,7 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
         for start, end in chunks:
             log_p = _log_probabilities(teacher_logits[:, start:end], temperature)
             log_q = _log_probabilities(student_logits[:, start:end], temperature)
-            values.append(ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1))
+            values.append(kl_from_log_probs(log_p, log_q))
         values = ops.concatenate(values, axis=1) * ops.square(temperature)
 
         def grad(*args, upstream=None):
