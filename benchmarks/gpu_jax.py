@@ -91,7 +91,7 @@ def _cached_inputs(teacher, images, batch_size):
     """The batch layout of `keras_distill`'s teacher cache, built from
     arrays (its `cache_teacher_outputs` builds a `tf.data` pipeline)."""
     try:
-        from keras_distill.src.teachers import cache
+        from keras_distill.src.teachers import cached as cache
     except ImportError as error:
         raise Unavailable("this keras_distill has no cached teacher outputs") from error
     logits = teacher.predict(images, batch_size=batch_size, verbose=0)

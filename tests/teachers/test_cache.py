@@ -161,11 +161,12 @@ def test_a_cache_cut_short_is_refused_with_the_fix(tmp_path):
     teacher = h.mlp(16, "teacher", seed=1)
     path = str(tmp_path / "cache")
     kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
-    records = os.path.join(path, "teacher_outputs.tfrecord")
+    records = os.path.join(path, "teacher_outputs-00000.tfrecord")
     size = os.path.getsize(records)
     with open(records, "r+b") as handle:
         handle.truncate(size - 10)
-    with pytest.raises(ValueError, match=r"Damaged teacher cache: '.*teacher_outputs.tfrecord' "
+    with pytest.raises(ValueError, match=r"Damaged teacher cache: "
+                       r"'.*teacher_outputs-00000.tfrecord' "
                        rf"has {size - 10} bytes, expected {size}.*overwrite=True"):
         kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
     # A flipped byte keeps the size but not the checksum.
@@ -188,7 +189,7 @@ def test_an_interrupted_write_leaves_no_cache_that_looks_complete(tmp_path, monk
     path = str(tmp_path / "cache")
     kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
     teacher.layers[-1].bias.assign(np.ones(h.NUM_CLASSES))
-    original = storage._serialized
+    original = storage.serialized
     written = []
 
     def killed_after_two_batches(element):
@@ -197,10 +198,10 @@ def test_an_interrupted_write_leaves_no_cache_that_looks_complete(tmp_path, monk
         written.append(1)
         return original(element)
 
-    monkeypatch.setattr(storage, "_serialized", killed_after_two_batches)
+    monkeypatch.setattr(storage, "serialized", killed_after_two_batches)
     with pytest.raises(KeyboardInterrupt):
         kd.cache_teacher_outputs(teacher, dataset(), path=path, overwrite=True, verbose=0)
-    monkeypatch.setattr(storage, "_serialized", original)
+    monkeypatch.setattr(storage, "serialized", original)
     # The old cache is still whole (and stale for the new weights): refused, not
     # silently mixed with the two new batches.
     with pytest.raises(ValueError, match="teacher fingerprint"):
@@ -214,7 +215,7 @@ def test_a_cache_with_a_damaged_record_length_is_refused(tmp_path):
     teacher = h.mlp(16, "teacher", seed=1)
     path = str(tmp_path / "cache")
     kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)
-    with open(os.path.join(path, "teacher_outputs.tfrecord"), "r+b") as handle:
+    with open(os.path.join(path, "teacher_outputs-00000.tfrecord"), "r+b") as handle:
         handle.write(b"\xff" * 8)  # The first record's length: 2^64 - 1.
     with pytest.raises(ValueError, match="Damaged teacher cache"):
         kd.cache_teacher_outputs(teacher, dataset(), path=path, verbose=0)

@@ -20,7 +20,7 @@ from keras_distill.src.distiller import serialization
 from keras_distill.src.distiller import steps
 from keras_distill.src.distiller import text_inputs
 from keras_distill.src.schedules.guard import ScheduleGuard
-from keras_distill.src.teachers import cache as teacher_cache
+from keras_distill.src.teachers import cached as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
 from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument

@@ -25,7 +25,7 @@ iterator gets none.
 import keras
 import numpy as np
 
-from keras_distill.src.teachers import cache as teacher_cache
+from keras_distill.src.teachers import cached as teacher_cache
 from keras_distill.src.teachers import dataset_checks
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf

@@ -15,7 +15,7 @@ from keras_distill.src.distiller import logs
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import PREDICTIONS
 from keras_distill.src.models import vocabulary
-from keras_distill.src.teachers import cache as teacher_cache
+from keras_distill.src.teachers import cached as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
 
 

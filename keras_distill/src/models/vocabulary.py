@@ -41,14 +41,26 @@ def _tokenizer_size(tokenizer):
         return None
 
 
+def tokenizer_ids(model):
+    """The size of `model`'s tokenizer when its embedding is padded past it
+    (the ids a cache of its outputs keeps), else None."""
+    rows, tokenizer = _embedding_rows(model), _tokenizer(model)
+    size = None if rows is None or tokenizer is None else _tokenizer_size(tokenizer)
+    return size if size is not None and size < rows else None
+
+
 def shared_ids(teacher, student):
     """How many token ids the terms compare: None for all of them, or the
-    tokenizer's size when an embedding is padded past it.
+    tokenizer's size when an embedding is padded past it. Without a teacher
+    (cached teacher outputs, which keep the tokenizer's ids), the student's
+    `tokenizer_ids`.
 
     Raises:
         ValueError: the tokenizers' vocabularies differ, or the embedding
             sizes differ with no tokenizer that explains it.
     """
+    if teacher is None:
+        return tokenizer_ids(student)
     teacher_rows, student_rows = _embedding_rows(teacher), _embedding_rows(student)
     if teacher_rows is None or student_rows is None:
         return None  # Not a language model: the terms' class-axis check applies.

@@ -1,36 +1,25 @@
-"""Cached (offline) teacher outputs: run the teacher once, train many epochs.
+"""`cache_teacher_outputs`: run the teacher once, train many epochs.
 
-Element layout. `cache_teacher_outputs` keeps every element of the dataset
-and replaces its inputs `x` by a dict
-
-    {"__inputs__": x,
-     "__teacher_outputs__": outputs,
-     "__teacher_fingerprint__": int64 tensor (batch,)}
-
-so `(x, y)`, `(x, y, sample_weight)` and `x`-only elements keep their shape
-and `keras.utils.unpack_x_y_sample_weight` still works. `outputs` is one of:
-
-- a float tensor `(batch, ..., classes)` of teacher logits;
-- a top-k dict `{"top_k_logits", "top_k_indices"[, "tail_logsumexp",
-  "tail_mean"]}` (see `top_k.py`), rebuilt at the step's temperature;
-- for an `Ensemble(combine="probabilities")`, whose mixture depends on the
-  temperature, `{"member_logits": (one of the above per teacher),
-  "member_weights": (batch, teachers)}`, combined at each step.
-
-The Distiller recognises the dict, feeds `x` to the student, and uses the
-cached outputs instead of running the teacher.
+The elements it yields, and how the Distiller reads them: `cached.py`. On
+disk: `storage.py` (format) and `shard_writer.py` (resumable writes).
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_distill.src.losses.base import OUTPUTS
+from keras_distill.src.models import text
+from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import dataset_checks
+from keras_distill.src.teachers import shard_writer
 from keras_distill.src.teachers import storage
 from keras_distill.src.teachers import top_k as top_k_lib
+from keras_distill.src.teachers.cached import FINGERPRINT
+from keras_distill.src.teachers.cached import INPUTS
+from keras_distill.src.teachers.cached import MEMBER_WEIGHTS
+from keras_distill.src.teachers.cached import MEMBERS
+from keras_distill.src.teachers.cached import TEACHER_OUTPUTS
 from keras_distill.src.teachers.ensemble import Ensemble
-from keras_distill.src.teachers.ensemble import probability_mixture
 from keras_distill.src.teachers.teacher import as_teacher
 from keras_distill.src.teachers.teacher import fingerprint
 from keras_distill.src.teachers.teacher import fingerprint_as_int64
@@ -39,95 +28,14 @@ from keras_distill.src.teachers.teacher import teacher_forward
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
-INPUTS = "__inputs__"
-TEACHER_OUTPUTS = "__teacher_outputs__"
-FINGERPRINT = "__teacher_fingerprint__"
-MEMBERS = "member_logits"
-MEMBER_WEIGHTS = "member_weights"
 DTYPES = ("float32", "float16", "bfloat16")
 
 
-def split_cached_inputs(x):
-    """Returns `(inputs, cached)`: `cached` is None for a plain batch."""
-    if isinstance(x, dict) and TEACHER_OUTPUTS in x:
-        return x[INPUTS], x
-    return x, None
-
-
-def _decode(outputs, num_classes, temperature):
-    if top_k_lib.is_top_k(outputs):
-        return top_k_lib.dense_logits(outputs, num_classes, temperature)
-    return ops.cast(outputs, "float32")
-
-
-def _stale_message(teacher):
-    return (
-        "Stale teacher cache: these cached teacher outputs were computed "
-        f"by a teacher whose weights differ from this Distiller's teacher "
-        f"'{teacher.name}'. Re-run keras_distill.cache_teacher_outputs "
-        "with the current teacher, or build the Distiller with "
-        "teacher=None to train from the cache as it is."
-    )
-
-
-def check_fingerprint(fingerprints, teacher):
-    """Raises when cached teacher outputs were made by other weights than
-    `teacher`'s (checked on the host at the start of every `fit`).
-
-    Args:
-        fingerprints: The `__teacher_fingerprint__` values of a cached batch
-            (or of cached arrays), a NumPy array.
-        teacher: The Distiller's teacher, or None (nothing to compare).
-    """
-    if teacher is None:
-        return
-    expected = fingerprint_as_int64(fingerprint(teacher))
-    if expected != 0 and not np.all((fingerprints == expected) | (fingerprints == 0)):
-        raise ValueError(_stale_message(teacher))
-
-
-def cached_teacher_logits(cached, temperature, student_logits, terms=()):
-    """Teacher logits for a cached batch, as the distillation terms read them.
-
-    Decodes top-k storage against the student's class axis and combines
-    ensemble members at the step's `temperature`. (That the cache was made
-    by the Distiller's teacher is checked before `fit` starts:
-    `check_fingerprint`.)
-    """
-    layered = sorted({term.teacher_source for term in terms} - {OUTPUTS})
-    if layered:
-        raise ValueError(
-            f"Cached teacher outputs hold only the teacher's final outputs, "
-            f"but distillation terms read teacher layers {layered}. Distill "
-            "online (a dataset without cached outputs) for feature terms."
-        )
-    num_classes = student_logits.shape[-1]
-    if num_classes is None:
-        num_classes = ops.shape(student_logits)[-1]
-    outputs = cached[TEACHER_OUTPUTS]
-    if isinstance(outputs, dict) and MEMBERS in outputs:
-        members = [_decode(member, num_classes, temperature) for member in outputs[MEMBERS]]
-        logits = probability_mixture(members, outputs[MEMBER_WEIGHTS], temperature)
-    else:
-        logits = _decode(outputs, num_classes, temperature)
-    teacher_shape = tuple(logits.shape)
-    student_shape = tuple(student_logits.shape)
-    if len(teacher_shape) != len(student_shape) or teacher_shape[-1] not in (
-        None, student_shape[-1]
-    ):
-        raise ValueError(
-            f"Cached teacher outputs do not match the student. Received: cached "
-            f"teacher output shape={teacher_shape}, student output shape="
-            f"{student_shape}. Expected the same rank and class axis. Was the "
-            "cache made for another task?"
-        )
-    return ops.stop_gradient(logits)
-
-
-def _encoder(teacher, reader, top_k, fill, dtype, element_spec):
+def _encoder(teacher, reader, top_k, fill, dtype, element_spec, token_ids):
     """A tf.function `inputs -> stored teacher outputs` (on the device).
 
-    Traced once, for the dataset's input spec (any batch size).
+    Traced once, for the dataset's input spec (any batch size). With
+    `token_ids`, a language model's logits keep only the tokenizer's ids.
     """
 
     def encode(logits):
@@ -150,7 +58,8 @@ def _encoder(teacher, reader, top_k, fill, dtype, element_spec):
                 MEMBERS: tuple(encode(member) for member in members),
                 MEMBER_WEIGHTS: ops.broadcast_to(weights, (batch, len(members))),
             }
-        return encode(teacher_forward(reader, inputs, temperature=1.0))
+        logits = teacher_forward(reader, inputs, temperature=1.0)
+        return encode(vocabulary.leading_ids(logits, token_ids))
 
     if keras.backend.backend() != "tensorflow":
         # The teacher runs on the Keras backend, on NumPy batches from tf.data.
@@ -169,8 +78,9 @@ def _replace_inputs(element, inputs):
     return inputs
 
 
-def _cached_elements(dataset, encode, reader, fingerprint_int, stats):
-    """Yields NumPy elements with teacher outputs; fills `stats`."""
+def _cached_elements(dataset, encode, reader, fingerprint_int, stats, progbar):
+    """Yields NumPy elements with teacher outputs; keeps `stats` current
+    (with `"last_batch_digest"` when `stats` has that key)."""
     for element in dataset:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
         if stats["num_examples"] == 0:
@@ -179,6 +89,11 @@ def _cached_elements(dataset, encode, reader, fingerprint_int, stats):
         batch = int(tf.nest.flatten(x)[0].shape[0])
         if stats["first_batch_digest"] is None:
             stats["first_batch_digest"] = dataset_checks.batch_digest(x)
+        if "last_batch_digest" in stats:
+            stats["last_batch_digest"] = dataset_checks.batch_digest(x)
+        stats["written_batches"] += 1
+        if progbar is not None:
+            progbar.update(stats["written_batches"])
         stats["num_examples"] += batch
         stats["teacher_bytes"] += sum(leaf.nbytes for leaf in tf.nest.flatten(outputs))
         cached = {
@@ -197,6 +112,42 @@ def _check_same(path, name, cached, current, fix):
             f"current one is {current!r}. {fix} Pass overwrite=True to recompute "
             "it, or use another path."
         )
+
+
+def _resume(path, expected, dataset, shuffles, overwrite):
+    """The progress of an interrupted write of this cache to continue, or a
+    new one; raises (unless `overwrite`) for one that cannot be continued.
+
+    A write is continued when its teacher, settings and dataset match and the
+    dataset's batch just before the resume point is the last one written.
+    """
+    progress = shard_writer.read_progress(path)
+    fields = {key: expected[key] for key in ("teacher_fingerprint", "settings")}
+    fields["num_batches"] = expected["cardinality"] if expected["cardinality"] >= 0 else None
+    if progress is None or not progress["shards"]:
+        return shard_writer.new_progress(fields)
+    partial = shard_writer.partial_path(path)
+    try:
+        if shuffles:
+            raise ValueError(
+                f"The interrupted write of the teacher cache at {partial!r} cannot "
+                "be continued: the dataset shuffles before caching, so its first "
+                "batches are not the ones written. Pass overwrite=True to start "
+                "again, or cache an unshuffled dataset."
+            )
+        state = progress["state"]
+        _check_matches(partial, dict(progress, **state), expected, dataset, shuffles)
+        storage.verify(partial, progress["shards"])
+        last = next(iter(dataset.skip(state["written_batches"] - 1).take(1)))
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(last)
+        _check_same(partial, "last written batch digest", state["last_batch_digest"],
+                    dataset_checks.batch_digest(x),
+                    "The dataset holds different examples (or another order).")
+    except ValueError:
+        if not overwrite:
+            raise
+        return shard_writer.new_progress(fields)
+    return progress
 
 
 def _check_matches(path, metadata, expected, dataset, shuffles):
@@ -238,6 +189,7 @@ def cache_teacher_outputs(
     teacher_outputs="auto",
     allow_random=False,
     overwrite=False,
+    shard_bytes=2**28,
     verbose=1,
 ):
     """Runs the teacher once over a dataset and returns it with the outputs.
@@ -266,6 +218,22 @@ def cache_teacher_outputs(
     every epoch (`allow_random=True` accepts it). A dataset that shuffles
     before caching only warns: the cache keeps that one order.
 
+    Large corpora: on disk the cache is written in shards of about
+    `shard_bytes`, streamed (never held in memory), with a progress bar. A
+    write that is interrupted (killed, out of disk) keeps its closed shards
+    under `<path>.partial/`; calling this function again with the same
+    arguments continues after them, once the teacher, the settings and the
+    dataset's batch before the resume point are checked to be the same.
+
+    Language models: for a KerasHub task with a `preprocessor` (a
+    `CausalLM`), raw text (a list or array of strings, or a `tf.data` of
+    them) is preprocessed with the teacher's preprocessor first, so the cache
+    holds token ids, `padding_mask` and the preprocessor's `sample_weight`
+    beside the teacher's logits, and a Distiller with `teacher=None` trains a
+    student that shares the tokenizer from it. A teacher whose embedding is
+    padded past its tokenizer's size stores the tokenizer's ids only
+    (`top_k=64`, say, keeps a 128k vocabulary at 392 bytes per token).
+
     Args:
         teacher: A Keras model, `keras.layers.TFSMLayer`, callable, list of
             them, or `keras_distill.teachers.Ensemble`.
@@ -286,8 +254,13 @@ def cache_teacher_outputs(
         teacher_outputs: `"auto"`, `"logits"` or `"probabilities"`: what the
             teacher outputs (as the Distiller's argument of that name).
         allow_random: Accept a dataset with random augmentation.
-        overwrite: Recompute a cache that exists at `path`.
-        verbose: 1 prints the storage per example; 0 is silent.
+        overwrite: Recompute a cache that exists at `path` (an interrupted
+            write of the same cache is still continued; one that cannot be
+            is discarded).
+        shard_bytes: Size at which an on-disk shard is closed: the unit of
+            work an interrupted write keeps.
+        verbose: 1 shows a progress bar and prints the storage per example;
+            0 is silent.
 
     Returns:
         A `tf.data.Dataset` for `Distiller.fit`.
@@ -301,6 +274,7 @@ def cache_teacher_outputs(
     distiller.fit(cached.shuffle(100), epochs=20)
     ```
     """
+    model = teacher
     teacher = as_teacher(teacher, teacher_outputs)
     if teacher is None:
         raise invalid_argument("teacher", None, "a teacher to run over the dataset")
@@ -310,6 +284,11 @@ def cache_teacher_outputs(
         raise invalid_argument("top_k_fill", top_k_fill, f"one of {top_k_lib.FILLS}")
     if dtype not in DTYPES:
         raise invalid_argument("dtype", dtype, f"one of {DTYPES}")
+    preprocess = text.preprocess_samples(model)
+    if preprocess is not None:
+        dataset = text.preprocessed(preprocess, dataset, batch_size)
+    if isinstance(shard_bytes, bool) or not isinstance(shard_bytes, int) or shard_bytes < 1:
+        raise invalid_argument("shard_bytes", shard_bytes, "an integer >= 1 (bytes)")
     dataset = dataset_checks.as_dataset(dataset, batch_size)
     cardinality = dataset_checks.finite_cardinality(dataset)
     shuffles = dataset_checks.check_randomness(dataset, allow_random)
@@ -331,21 +310,33 @@ def cache_teacher_outputs(
         metadata = None if overwrite else storage.read_metadata(path)
         if metadata is not None:
             _check_matches(path, metadata, expected, dataset, shuffles)
-            storage.verify(path, metadata)
+            storage.verify(path, storage.shards(metadata))
             return storage.load(path, metadata)
-    stats = {"first_batch_digest": None, "num_examples": 0, "teacher_bytes": 0}
+    stats = {"first_batch_digest": None, "written_batches": 0, "num_examples": 0,
+             "teacher_bytes": 0}
+    if path is not None:
+        progress = _resume(path, expected, dataset, shuffles, overwrite)
+        stats = {**stats, "last_batch_digest": None, **progress["state"]}
+        dataset = dataset.skip(stats["written_batches"])
+    progbar = None
+    if verbose:
+        progbar = keras.utils.Progbar(cardinality if cardinality >= 0 else None,
+                                      unit_name="batch")
+        progbar.update(stats["written_batches"])
     reader = logits_of(teacher, teacher_outputs)
-    encode = _encoder(teacher, reader, top_k, top_k_fill, dtype, dataset.element_spec)
+    encode = _encoder(teacher, reader, top_k, top_k_fill, dtype, dataset.element_spec,
+                      vocabulary.tokenizer_ids(model))
     elements = _cached_elements(
-        dataset, encode, reader, fingerprint_as_int64(digest), stats
+        dataset, encode, reader, fingerprint_as_int64(digest), stats, progbar
     )
     if path is None:
         cached = tf.data.experimental.from_list(list(elements))
         where = "in memory"
     else:
-        metadata = storage.write(
+        metadata = shard_writer.write(
             path,
             elements,
+            progress,
             lambda written: dict(
                 expected,
                 **written,
@@ -354,6 +345,8 @@ def cache_teacher_outputs(
                 teacher_bytes_per_example=stats["teacher_bytes"]
                 / max(stats["num_examples"], 1),
             ),
+            stats,
+            shard_bytes,
         )
         cached = storage.load(path, metadata)
         where = f"at {path!r}"

@@ -1,38 +1,42 @@
-"""On-disk teacher caches: one TFRecord of batches plus a JSON description.
+"""On-disk teacher caches: TFRecord shards of batches plus a JSON description.
 
 Layout of a cache directory:
 
-    <path>/teacher_outputs.tfrecord   one record per batch: a tf.train.Example
-                                      whose feature "i" is the serialized
-                                      tensor of the element's i-th leaf
-    <path>/keras_distill_cache.json   format version, fingerprints, settings,
-                                      element structure, sizes, the records
-                                      file's byte size, record count and
-                                      SHA-256
+    <path>/teacher_outputs-00000.tfrecord   one record per batch, in order: a
+    <path>/teacher_outputs-00001.tfrecord   tf.train.Example whose feature "i"
+    ...                                     is the serialized tensor of the
+                                            element's i-th leaf
+    <path>/keras_distill_cache.json         format version, fingerprints,
+                                            settings, element structure, sizes,
+                                            and each shard's byte size, record
+                                            count and SHA-256
 
-Writes are atomic: both files are written under `<path>.partial/`, the old
-description is removed first, and each file is moved into place with
-`os.replace` (the description last), so a write killed at any moment leaves
-no cache that looks complete. Opening a cache verifies the records file
-against its description (size, record count, checksum): a file cut short
-(an interrupted copy, a full disk) is refused with the fix.
+A shard is closed once it passes a size (`shard_writer.py`), so a corpus
+larger than memory streams to disk and an interrupted write resumes at its
+last closed shard. Opening a cache verifies every shard against the
+description (size, record count, checksum): a file cut short (an
+interrupted copy, a full disk) is refused with the fix. Caches of version 2
+(one `teacher_outputs.tfrecord`) are read as one shard.
 """
 
 import hashlib
 import json
 import os
-import shutil
 import struct
 
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
 FORMAT = "keras_distill.teacher_cache"
-VERSION = 2
-RECORDS = "teacher_outputs.tfrecord"
+VERSION = 3
+READABLE_VERSIONS = (2, 3)
 METADATA = "keras_distill_cache.json"
 
 
-def _encode_structure(spec):
+def shard_name(index):
+    return f"teacher_outputs-{index:05d}.tfrecord"
+
+
+def encode_structure(spec):
     if isinstance(spec, dict):
         bad = [key for key in spec if not isinstance(key, str)]
         if bad:
@@ -40,9 +44,9 @@ def _encode_structure(spec):
                 f"Cannot cache dataset elements with non-string dict keys {bad}. "
                 "Use string keys (tf.data and Keras expect them)."
             )
-        return {"dict": {key: _encode_structure(value) for key, value in spec.items()}}
+        return {"dict": {key: encode_structure(value) for key, value in spec.items()}}
     if isinstance(spec, (tuple, list)):
-        return {"tuple": [_encode_structure(value) for value in spec]}
+        return {"tuple": [encode_structure(value) for value in spec]}
     if isinstance(spec, tf.TensorSpec):
         return {"tensor": [spec.shape.as_list(), spec.dtype.name]}
     raise ValueError(
@@ -52,16 +56,16 @@ def _encode_structure(spec):
     )
 
 
-def _decode_structure(encoded):
+def decode_structure(encoded):
     if "dict" in encoded:
-        return {key: _decode_structure(value) for key, value in encoded["dict"].items()}
+        return {key: decode_structure(value) for key, value in encoded["dict"].items()}
     if "tuple" in encoded:
-        return tuple(_decode_structure(value) for value in encoded["tuple"])
+        return tuple(decode_structure(value) for value in encoded["tuple"])
     shape, dtype = encoded["tensor"]
     return tf.TensorSpec(shape, tf.as_dtype(dtype))
 
 
-def _merge_spec(spec, element):
+def merge_spec(spec, element):
     """The most specific spec compatible with both (differing dims -> None)."""
     def merge(old, value):
         new = tf.TensorSpec(value.shape, tf.as_dtype(value.dtype))
@@ -90,7 +94,7 @@ def read_metadata(path):
         return None
     with open(file) as handle:
         metadata = json.load(handle)
-    if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
+    if metadata.get("format") != FORMAT or metadata.get("version") not in READABLE_VERSIONS:
         raise ValueError(
             f"The teacher cache at {path!r} has format "
             f"{metadata.get('format')!r} version {metadata.get('version')!r}; "
@@ -100,7 +104,7 @@ def read_metadata(path):
     return metadata
 
 
-def _serialized(element):
+def serialized(element):
     features = {
         str(i): tf.train.Feature(
             bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(leaf).numpy()])
@@ -110,7 +114,7 @@ def _serialized(element):
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def _scan(file):
+def scan(file):
     """`(size, records, sha256)` of a TFRecord file, read once; `records`
     is None when the file ends inside a record."""
     digest, records, size = hashlib.sha256(), 0, 0
@@ -134,76 +138,55 @@ def _scan(file):
             records += 1
 
 
-def write(path, elements, describe):
-    """Streams `elements` (NumPy structures) into a new cache at `path`.
+def shards(metadata):
+    """The described shards: dicts of `file`, `records`, `bytes`, `sha256`."""
+    if "shards" in metadata:
+        return metadata["shards"]
+    return [{  # Version 2: one records file.
+        "file": "teacher_outputs.tfrecord",
+        "records": metadata["num_batches"],
+        "bytes": metadata["records_bytes"],
+        "sha256": metadata["records_sha256"],
+    }]
+
+
+def describe_shard(path, name):
+    """A closed shard's description, from one read of the file."""
+    size, records, checksum = scan(os.path.join(path, name))
+    return {"file": name, "records": records, "bytes": size, "sha256": checksum}
+
+
+def verify(path, described):
+    """Raises when a shard at `path` is not the one described.
 
     Args:
-        path: The cache directory (new, empty, or holding a cache).
-        elements: Iterable of NumPy structures, one per batch.
-        describe: `written -> metadata`: called once every element is
-            written, with `num_batches` and `element_spec`.
-
-    Returns:
-        The metadata written.
+        path: The directory that holds the shards.
+        described: Shard descriptions (`shards(metadata)`).
     """
-    partial = os.path.normpath(path) + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
-    spec, count = None, 0
-    try:
-        with tf.io.TFRecordWriter(os.path.join(partial, RECORDS)) as writer:
-            for element in elements:
-                spec = _merge_spec(spec, element)
-                writer.write(_serialized(element))
-                count += 1
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)  # A full disk keeps nothing.
-        raise
-    size, records, checksum = _scan(os.path.join(partial, RECORDS))
-    metadata = describe({"num_batches": count, "element_spec": _encode_structure(spec)})
-    metadata = dict(
-        metadata,
-        format=FORMAT,
-        version=VERSION,
-        records_bytes=size,
-        records_sha256=checksum,
-    )
-    with open(os.path.join(partial, METADATA), "w") as handle:
-        json.dump(metadata, handle, indent=2, sort_keys=True)
-    os.makedirs(path, exist_ok=True)
-    if os.path.exists(os.path.join(path, METADATA)):
-        os.remove(os.path.join(path, METADATA))  # First: no old cache looks whole.
-    for name in (RECORDS, METADATA):
-        os.replace(os.path.join(partial, name), os.path.join(path, name))
-    os.rmdir(partial)
-    return metadata
-
-
-def verify(path, metadata):
-    """Raises when the records file at `path` is not the one described."""
-    file = os.path.join(path, RECORDS)
-    if not os.path.exists(file):
-        problem = "is missing"
-    else:
-        size, records, checksum = _scan(file)
+    for shard in described:
+        file = os.path.join(path, shard["file"])
         problem = None
-        if size != metadata["records_bytes"] or records is None:
-            problem = f"has {size} bytes, expected {metadata['records_bytes']}"
-        elif records != metadata["num_batches"]:
-            problem = f"holds {records} records, expected {metadata['num_batches']}"
-        elif checksum != metadata["records_sha256"]:
-            problem = "does not match its SHA-256 checksum"
-    if problem:
-        raise ValueError(
-            f"Damaged teacher cache: {file!r} {problem} (an interrupted write "
-            "or copy, or a full disk). Recompute it with "
-            "cache_teacher_outputs(..., overwrite=True), or use another path."
-        )
+        if not os.path.exists(file):
+            problem = "is missing"
+        else:
+            size, records, checksum = scan(file)
+            if size != shard["bytes"] or records is None:
+                problem = f"has {size} bytes, expected {shard['bytes']}"
+            elif records != shard["records"]:
+                problem = f"holds {records} records, expected {shard['records']}"
+            elif checksum != shard["sha256"]:
+                problem = "does not match its SHA-256 checksum"
+        if problem:
+            raise ValueError(
+                f"Damaged teacher cache: {file!r} {problem} (an interrupted write "
+                "or copy, or a full disk). Recompute it with "
+                "cache_teacher_outputs(..., overwrite=True), or use another path."
+            )
 
 
 def load(path, metadata):
     """The cached `tf.data.Dataset` at `path` (batches, in written order)."""
-    spec = _decode_structure(metadata["element_spec"])
+    spec = decode_structure(metadata["element_spec"])
     leaves = tf.nest.flatten(spec)
     features = {str(i): tf.io.FixedLenFeature([], tf.string) for i in range(len(leaves))}
 
@@ -215,6 +198,7 @@ def load(path, metadata):
         ]
         return tf.nest.pack_sequence_as(spec, tensors)
 
-    dataset = tf.data.TFRecordDataset(os.path.join(path, RECORDS))
+    files = [os.path.join(path, shard["file"]) for shard in shards(metadata)]
+    dataset = tf.data.TFRecordDataset(files)
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.apply(tf.data.experimental.assert_cardinality(metadata["num_batches"]))
