@@ -37,6 +37,7 @@ def test_tiny_run_on_jax_without_tensorflow(tmp_path):
     environment, results = report["environment"], report["results"]
     assert environment["backend"] == "jax"
     assert environment["tensorflow_imported"] is False
+    assert environment["models"] == "small conv nets"
     assert (environment["image_size"], environment["batch_size"]) == (32, 2)
     for row in ("ours_online", "ours_cached", "builtin", "student_plain"):
         assert results[row]["images_per_second"] > 0, row
