@@ -1,12 +1,13 @@
 """Builds the Colab notebooks in this folder from their readable sources.
 
-Each `sources/<name>.py` is a notebook in the "percent" format (`# %%` starts
-a code cell, `# %% [markdown]` a Markdown cell whose lines start with `# `).
-Every notebook gets the same opening: the "Open in Colab" badge above its
-title, then the cell that reads the small-size switch and installs the
-package in Colab, then `sources/_setup.py` (data, models, helpers). The
-`.ipynb` files are written without outputs; a test checks that they match
-their sources and stay output-free.
+Each source is a notebook in the "percent" format (`# %%` starts a code
+cell, `# %% [markdown]` a Markdown cell whose lines start with `# `): most
+are `sources/<name>.py`, and one is a runnable example from `examples/`.
+Every notebook opens with the "Open in Colab" badge above its title, then
+the cell that reads the small-size switch and installs the package in
+Colab; those built from `sources/` then share `sources/_setup.py` (data,
+models, helpers). The `.ipynb` files are written without outputs; a test
+checks that they match their sources and stay output-free.
 
 Run: python notebooks/build.py           # rewrite the notebooks
      python notebooks/build.py --check   # exit 1 if any notebook is stale
@@ -24,19 +25,22 @@ REPOSITORY = "keras-distill/keras-distill"
 COLAB = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
-# name -> (pip extra installed in Colab, Colab accelerator or None)
+# name -> (pip extra installed in Colab, Colab accelerator or None, source:
+# None for sources/<name>.py with sources/_setup.py, else a path from the
+# repository root)
 NOTEBOOKS = {
-    "01_quickstart": ("tensorflow", None),
-    "02_temperature_and_losses": ("tensorflow", None),
-    "03_feature_distillation": ("tensorflow", None),
-    "04_export_to_mobile": ("export", None),
-    "05_gpu_tpu_and_scale": ("tensorflow", "GPU"),
+    "01_quickstart": ("tensorflow", None, None),
+    "02_temperature_and_losses": ("tensorflow", None, None),
+    "03_feature_distillation": ("tensorflow", None, None),
+    "04_export_to_mobile": ("export", None, None),
+    "05_gpu_tpu_and_scale": ("tensorflow", "GPU", None),
+    "06_distill_a_language_model": ("hub", None, "examples/distill_a_language_model.py"),
 }
 
 SWITCH_CELL = """\
-# Small-size switch, read first: KD_NOTEBOOK_SMALL=1 (as in CI) runs on sklearn's
-# 8x8 digits with tiny models in seconds on a CPU; unset (Colab), it runs on
-# Fashion-MNIST and shows real numbers.
+# Small-size switch, read first: KD_NOTEBOOK_SMALL=1 (as in CI) runs tiny models
+# on little data in seconds on a CPU; unset (Colab), it runs at full size and
+# shows real numbers.
 import os
 
 SMALL = os.environ.get("KD_NOTEBOOK_SMALL", "0") == "1"
@@ -71,17 +75,19 @@ def parse_percent(text):
 
 def build(name):
     """The notebook `name` as a `nbformat.NotebookNode`, without outputs."""
-    extra, accelerator = NOTEBOOKS[name]
-    cells = parse_percent((SOURCES / f"{name}.py").read_text())
+    extra, accelerator, source = NOTEBOOKS[name]
+    path = SOURCES / f"{name}.py" if source is None else HERE.parent / source
+    cells = parse_percent(path.read_text())
     kind, title = cells[0]
     if kind != "markdown" or not title.startswith("# "):
-        raise ValueError(f"sources/{name}.py must open with a Markdown `# Title` cell.")
+        raise ValueError(f"{path} must open with a Markdown `# Title` cell.")
     badge = f"[![Open In Colab]({BADGE})]({COLAB}/{name}.ipynb)"
     opening = [
         ("markdown", f"{badge}\n\n{title}"),
         ("code", SWITCH_CELL.format(extra=extra, repository=REPOSITORY)),
-        *parse_percent((SOURCES / "_setup.py").read_text()),
     ]
+    if source is None:
+        opening += parse_percent((SOURCES / "_setup.py").read_text())
     notebook = nbformat.v4.new_notebook()
     for index, (kind, source) in enumerate(opening + cells[1:]):
         if kind == "markdown":
