@@ -12,14 +12,7 @@ tf = pytest.importorskip("tensorflow")
 
 
 def _fit(teacher, student, data, **fit_kwargs):
-    distiller = kd.Distiller(
-        teacher=teacher,
-        student=student,
-        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        alpha=0.3,
-        temperature=2.0,
-    )
-    distiller.compile(optimizer=keras.optimizers.SGD(0.5))
+    distiller = tiny.distiller(teacher, student, learning_rate=0.5)
     history = distiller.fit(data, epochs=2, verbose=0, **fit_kwargs).history
     return history, student.get_weights()
 

@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-import keras_distill as kd
 from tests.language_models import tiny
 
 TEMPERATURE = 2.0
@@ -14,16 +13,7 @@ ALPHA = 0.3
 def _distiller(teacher=None, student=None, **kwargs):
     teacher = teacher or tiny.causal_lm(hidden=16, layers=2, seed=1)
     student = student or tiny.causal_lm(hidden=8, layers=1, seed=2)
-    distiller = kd.Distiller(
-        teacher=teacher,
-        student=student,
-        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        alpha=ALPHA,
-        temperature=TEMPERATURE,
-        **kwargs,
-    )
-    distiller.compile(optimizer=keras.optimizers.SGD(0.0))  # Frozen: logs are of these weights.
-    return distiller
+    return tiny.distiller(teacher, student, alpha=ALPHA, temperature=TEMPERATURE, **kwargs)
 
 
 def _numpy_losses(teacher, student, texts, count=None):

@@ -54,6 +54,23 @@ def causal_lm(hidden=16, layers=1, seed=0, vocabulary_size=None, vocabulary=None
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=preprocessor)
 
 
+def distiller(teacher, student, learning_rate=0.0, alpha=0.3, temperature=2.0, **kwargs):
+    """A compiled Distiller: token cross-entropy and KD at `temperature`;
+    the default learning rate 0 keeps the weights (logs are of them)."""
+    import keras_distill as kd
+
+    model = kd.Distiller(
+        teacher=teacher,
+        student=student,
+        student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        alpha=alpha,
+        temperature=temperature,
+        **kwargs,
+    )
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate))
+    return model
+
+
 def numpy_batch(model, texts):
     """The preprocessor's `(x, y, sample_weight)` of `texts`, as NumPy."""
     x, y, sample_weight = model.preprocessor(texts)

@@ -48,6 +48,15 @@ def interrupt_after(monkeypatch, count):
     return calls
 
 
+def write_interrupted(monkeypatch, teacher, data, path, after):
+    """A write of `data`'s cache killed after `after` batches (each its own
+    shard); the writer works normally again afterwards."""
+    interrupt_after(monkeypatch, after)
+    with pytest.raises(Interrupted):
+        kd.cache_teacher_outputs(teacher, data, path=path, shard_bytes=EVERY_BATCH, verbose=0)
+    interrupt_after(monkeypatch, 99)
+
+
 def test_shards_hold_the_batches_in_order(tmp_path):
     teacher = h.mlp(16, "teacher", seed=1)
     data = dataset(n=40, batch_size=8)
@@ -72,9 +81,7 @@ def test_an_interrupted_write_continues_after_its_closed_shards(tmp_path, monkey
     teacher = h.mlp(16, "teacher", seed=1)
     data = dataset(n=40, batch_size=8)
     path = tmp_path / "cache"
-    interrupt_after(monkeypatch, 3)
-    with pytest.raises(Interrupted):
-        kd.cache_teacher_outputs(teacher, data, path=path, shard_bytes=EVERY_BATCH, verbose=0)
+    write_interrupted(monkeypatch, teacher, data, path, after=3)
     progress = json.loads((tmp_path / "cache.partial" / "progress.json").read_text())
     assert len(progress["shards"]) == 3 and progress["state"]["num_examples"] == 24
     assert not (path / "keras_distill_cache.json").exists()
@@ -94,12 +101,7 @@ def test_an_interrupted_write_continues_after_its_closed_shards(tmp_path, monkey
 def test_a_write_is_not_continued_for_other_data_or_teacher_weights(tmp_path, monkeypatch):
     teacher = h.mlp(16, "teacher", seed=1)
     path = tmp_path / "cache"
-    interrupt_after(monkeypatch, 2)
-    with pytest.raises(Interrupted):
-        kd.cache_teacher_outputs(
-            teacher, dataset(batch_size=8), path=path, shard_bytes=EVERY_BATCH, verbose=0
-        )
-    interrupt_after(monkeypatch, 99)
+    write_interrupted(monkeypatch, teacher, dataset(batch_size=8), path, after=2)
     other_data = dataset(batch_size=8, seed=5)
     with pytest.raises(ValueError, match=r"cache.partial.*first batch digest.*overwrite=True"):
         kd.cache_teacher_outputs(teacher, other_data, path=path, verbose=0)
@@ -136,12 +138,7 @@ def test_a_shuffling_dataset_is_not_continued(tmp_path, monkeypatch):
 def test_a_damaged_closed_shard_is_not_continued(tmp_path, monkeypatch):
     teacher = h.mlp(16, "teacher", seed=1)
     path = tmp_path / "cache"
-    interrupt_after(monkeypatch, 2)
-    with pytest.raises(Interrupted):
-        kd.cache_teacher_outputs(
-            teacher, dataset(batch_size=8), path=path, shard_bytes=EVERY_BATCH, verbose=0
-        )
-    interrupt_after(monkeypatch, 99)
+    write_interrupted(monkeypatch, teacher, dataset(batch_size=8), path, after=2)
     shard = tmp_path / "cache.partial" / "teacher_outputs-00001.tfrecord"
     shard.write_bytes(shard.read_bytes()[:-3])
     with pytest.raises(ValueError, match=r"Damaged teacher cache: .*00001.tfrecord"):
