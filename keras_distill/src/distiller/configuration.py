@@ -15,8 +15,10 @@ from keras_distill.src.distiller import logs
 from keras_distill.src.distiller import student_loss as student_loss_lib
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
+from keras_distill.src.models import lm_head
 from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import teacher as teacher_lib
+from keras_distill.src.teachers.probabilities import TeacherLogits
 from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
 
@@ -63,9 +65,24 @@ def configure(distiller, student_loss_fn, loss_weights, distillation_loss_fn,
     for term in terms:
         term.validate_shapes(*_term_shapes(distiller, term))
     distiller._terms = terms
+    distiller._teacher_head = _deferrable_head(distiller, terms)
     hyperparameters.set_term_weights(distiller, terms, weights)
     logs.set_term_trackers(distiller, terms)
     _set_adapters(distiller, terms)
+
+
+def _deferrable_head(distiller, terms):
+    """The teacher's `(body, head)` when every term reads its logits chunk
+    by chunk (`models/lm_head.py`): then they are never computed whole."""
+    reader = distiller._teacher_logits
+    plain = isinstance(reader, TeacherLogits) and not (
+        reader.split_heads or reader.log_probabilities
+    )
+    if not plain or distiller._taps.extractors["teacher"] is not None:
+        return None
+    if not all(getattr(term.fn, "reads_deferred_logits", False) for term in terms):
+        return None
+    return lm_head.find_linear_head(distiller.teacher)
 
 
 def compile_arguments(distiller, student_loss_fn=None, loss=None, loss_weights=None,

@@ -14,6 +14,7 @@ from keras_distill.src.distiller import hyperparameters
 from keras_distill.src.distiller import logs
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import PREDICTIONS
+from keras_distill.src.models import lm_head
 from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import cached as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
@@ -21,8 +22,14 @@ from keras_distill.src.teachers import teacher as teacher_lib
 
 def teacher_outputs(distiller, x):
     """Teacher logits and tapped layers by source name, from one pass in
-    inference mode, outside any gradient."""
+    inference mode, outside any gradient. The logits are deferred (the last
+    hidden states and the head, `models/lm_head.py`) when the terms read
+    them chunk by chunk."""
     count = distiller._shared_ids
+    if distiller._teacher_head is not None:
+        body, head = distiller._teacher_head
+        hidden = body(x, training=False)
+        return {OUTPUTS: lm_head.DeferredLogits(hidden, head, count)}
     if distiller._taps.extractors["teacher"] is None:
         logits = teacher_lib.teacher_forward(distiller._teacher_logits, x, distiller.temperature)
         return {OUTPUTS: vocabulary.leading_ids(logits, count)}

@@ -20,6 +20,7 @@ from keras import ops
 
 from keras_distill.src.losses.softened import kl_from_log_probs
 from keras_distill.src.losses.softened import soften
+from keras_distill.src.models.lm_head import DeferredLogits
 
 # With `chunk_size="auto"`, the positions per chunk: about 2**19 logits per
 # example (16 positions of a 32k vocabulary, 4 of a 128k one), so a float32
@@ -36,6 +37,12 @@ def _chunks(length, chunk_size):
     return [(start, min(start + chunk_size, length)) for start in range(0, length, chunk_size)]
 
 
+def _teacher_chunk(teacher, start, end):
+    if isinstance(teacher, DeferredLogits):
+        return teacher.logits(start, end)
+    return teacher[:, start:end]
+
+
 def _log_probabilities(logits, temperature):
     return ops.log_softmax(soften(logits, temperature), axis=-1)
 
@@ -49,7 +56,8 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
     `time` axis.
 
     Args:
-        teacher_logits: Tensor `(batch, time, classes)`, any float dtype.
+        teacher_logits: Tensor `(batch, time, classes)`, any float dtype, or
+            `DeferredLogits` of that shape.
         student_logits: Tensor of the same shape.
         temperature: Float or scalar tensor > 0.
         chunk_size: Positions of the time axis per chunk, or `"auto"`
@@ -69,13 +77,14 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
         chunk_size = auto_chunk_size(student_logits.shape[-1])
     chunks = _chunks(length, chunk_size)
     temperature = ops.cast(ops.convert_to_tensor(temperature), "float32")
-    teacher_logits = ops.stop_gradient(ops.convert_to_tensor(teacher_logits))
+    if not isinstance(teacher_logits, DeferredLogits):
+        teacher_logits = ops.stop_gradient(ops.convert_to_tensor(teacher_logits))
 
     @ops.custom_gradient
     def forward(student_logits):
         values = []
         for start, end in chunks:
-            log_p = _log_probabilities(teacher_logits[:, start:end], temperature)
+            log_p = _log_probabilities(_teacher_chunk(teacher_logits, start, end), temperature)
             log_q = _log_probabilities(student_logits[:, start:end], temperature)
             values.append(kl_from_log_probs(log_p, log_q))
         values = ops.concatenate(values, axis=1) * ops.square(temperature)
@@ -86,7 +95,8 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
             upstream = ops.cast(upstream, "float32")
             gradients = []
             for start, end in chunks:
-                p = ops.exp(_log_probabilities(teacher_logits[:, start:end], temperature))
+                teacher = _teacher_chunk(teacher_logits, start, end)
+                p = ops.exp(_log_probabilities(teacher, temperature))
                 q = ops.exp(_log_probabilities(student_logits[:, start:end], temperature))
                 scale = temperature * upstream[:, start:end, None]
                 gradients.append(ops.cast((q - p) * scale, student_logits.dtype))

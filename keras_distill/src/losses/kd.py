@@ -7,6 +7,7 @@ from keras_distill.src.losses.chunked import chunked_kl_divergence
 from keras_distill.src.losses.softened import SoftenedLoss
 from keras_distill.src.losses.softened import kl_from_log_probs
 from keras_distill.src.losses.softened import soften
+from keras_distill.src.models import lm_head
 from keras_distill.src.utils.errors import invalid_argument
 
 
@@ -41,12 +42,19 @@ def token_kl_divergence(teacher_logits, student_logits, temperature=1.0, standar
     `(batch, time, classes)` logits with a static `time` axis go through
     `chunked_kl_divergence` (unless `chunk_size` is None or `standardize`),
     which keeps no full-size float32 temporaries for the gradient; other
-    logits through `kl_divergence`. The values are the same.
+    logits through `kl_divergence`. The values are the same. The teacher's
+    logits may be `DeferredLogits` (`models/lm_head.py`): chunk by chunk
+    when chunked, else computed whole first.
     """
     shape = student_logits.shape
     if chunk_size is None or standardize or len(shape) != 3 or shape[1] is None:
+        teacher_logits = lm_head.dense(teacher_logits)
         return kl_divergence(teacher_logits, student_logits, temperature, standardize)
     return chunked_kl_divergence(teacher_logits, student_logits, temperature, chunk_size)
+
+
+# The Distiller may pass the teacher's logits deferred to this function.
+token_kl_divergence.reads_deferred_logits = True
 
 
 def soft_target_cross_entropy(
