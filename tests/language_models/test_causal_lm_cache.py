@@ -18,8 +18,8 @@ def _fit(teacher, student, data, **fit_kwargs):
 
 
 def _assert_same_training(got, expected):
-    for key in ("loss", "student_loss", "distillation_loss"):
-        np.testing.assert_allclose(got[0][key], expected[0][key], rtol=1e-5)
+    for key in ("loss", "student_loss", "distillation_loss"):  # Tiny untrained KL: atol too.
+        np.testing.assert_allclose(got[0][key], expected[0][key], rtol=1e-5, atol=1e-7)
     for a, b in zip(got[1], expected[1]):
         np.testing.assert_allclose(a, b, atol=1e-6)
 

@@ -9,10 +9,16 @@ import tensorflow as tf
 
 import keras_distill as kd
 from keras_distill.src.teachers import storage
+from tests.backends import only_on_tensorflow
 from tests.distiller import helpers as h
 from tests.teachers.test_cache import assert_same_training
 from tests.teachers.test_cache import dataset
 from tests.teachers.test_cache import distill
+
+pytestmark = only_on_tensorflow(
+    "shards and resumes are tf.data and file I/O, the same on every backend "
+    "(tests/teachers/test_cache.py runs the teacher on each): run once"
+)
 
 # One batch of 8 examples with 10 float32 logits serializes to about 1 kB:
 # shards of 1 byte close after every batch.
