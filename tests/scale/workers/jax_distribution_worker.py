@@ -12,9 +12,10 @@ weights, and the sharding specs the teacher's and student's weights had.
 
 import os
 
-os.environ["KERAS_BACKEND"] = "jax"
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-os.environ["JAX_PLATFORMS"] = "cpu"
+if __name__ == "__main__":  # Not when pytest imports it to look for doctests.
+    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    os.environ["JAX_PLATFORMS"] = "cpu"
 
 import contextlib  # noqa: E402
 import json  # noqa: E402
