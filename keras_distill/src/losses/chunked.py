@@ -21,6 +21,7 @@ from keras import ops
 from keras_distill.src.losses.softened import kl_from_log_probs
 from keras_distill.src.losses.softened import soften
 from keras_distill.src.models.lm_head import DeferredLogits
+from keras_distill.src.models.lm_head import positions
 
 # With `chunk_size="auto"`, the positions per chunk: about 2**19 logits per
 # example (16 positions of a 32k vocabulary, 4 of a 128k one), so a float32
@@ -35,12 +36,6 @@ def auto_chunk_size(classes):
 
 def _chunks(length, chunk_size):
     return [(start, min(start + chunk_size, length)) for start in range(0, length, chunk_size)]
-
-
-def _teacher_chunk(teacher, start, end):
-    if isinstance(teacher, DeferredLogits):
-        return teacher.logits(start, end)
-    return teacher[:, start:end]
 
 
 def _log_probabilities(logits, temperature):
@@ -84,7 +79,7 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
     def forward(student_logits):
         values = []
         for start, end in chunks:
-            log_p = _log_probabilities(_teacher_chunk(teacher_logits, start, end), temperature)
+            log_p = _log_probabilities(positions(teacher_logits, start, end), temperature)
             log_q = _log_probabilities(student_logits[:, start:end], temperature)
             values.append(kl_from_log_probs(log_p, log_q))
         values = ops.concatenate(values, axis=1) * ops.square(temperature)
@@ -95,7 +90,7 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
             upstream = ops.cast(upstream, "float32")
             gradients = []
             for start, end in chunks:
-                teacher = _teacher_chunk(teacher_logits, start, end)
+                teacher = positions(teacher_logits, start, end)
                 p = ops.exp(_log_probabilities(teacher, temperature))
                 q = ops.exp(_log_probabilities(student_logits[:, start:end], temperature))
                 scale = temperature * upstream[:, start:end, None]

@@ -48,7 +48,7 @@ def token_kl_divergence(teacher_logits, student_logits, temperature=1.0, standar
     """
     shape = student_logits.shape
     if chunk_size is None or standardize or len(shape) != 3 or shape[1] is None:
-        teacher_logits = lm_head.dense(teacher_logits)
+        teacher_logits = lm_head.positions(teacher_logits)
         return kl_divergence(teacher_logits, student_logits, temperature, standardize)
     return chunked_kl_divergence(teacher_logits, student_logits, temperature, chunk_size)
 

@@ -110,6 +110,11 @@ class DeferredLogits:
         return logits if self.count is None else logits[..., : self.count]
 
 
-def dense(logits):
-    """`logits` as a tensor (computed whole when deferred)."""
-    return logits.logits() if isinstance(logits, DeferredLogits) else logits
+def positions(logits, start=None, end=None):
+    """The logits of positions `start:end` (all by default) as a tensor,
+    whether `logits` is a tensor or `DeferredLogits`."""
+    if isinstance(logits, DeferredLogits):
+        return logits.logits(start, end)
+    if start is None and end is None:
+        return logits
+    return logits[:, start:end]
