@@ -23,6 +23,16 @@ from keras_distill.src.teachers.cache import cache_teacher_outputs
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # `keras_distill.tuning` needs the optional keras-tuner: imported on use.
+    if name == "tuning":
+        import importlib
+
+        return importlib.import_module("keras_distill.tuning")
+    raise AttributeError(f"module 'keras_distill' has no attribute {name!r}")
+
+
 __all__ = [
     "Distiller",
     "cache_teacher_outputs",
@@ -35,5 +45,6 @@ __all__ = [
     "losses",
     "schedules",
     "teachers",
+    "tuning",
     "__version__",
 ]

@@ -20,9 +20,10 @@ PUBLIC = {
         "losses",
         "schedules",
         "teachers",
+        "tuning",
     ],
 }
-MODULES = ["callbacks", "datasets", "export", "losses", "schedules", "teachers"]
+MODULES = ["callbacks", "datasets", "export", "losses", "schedules", "teachers", "tuning"]
 
 
 def test_top_level_names_are_pinned():

@@ -31,24 +31,26 @@ def _numpy_losses(teacher, student, texts, count=None):
     return (weights * kl).sum() / weights.sum(), (weights * cross_entropy).sum() / weights.sum()
 
 
-@pytest.mark.parametrize("form", ["list", "array", "dataset"])
-def test_raw_text_trains_through_the_students_preprocessor(form):
+def test_raw_text_trains_through_the_students_preprocessor():
     import tensorflow as tf
 
-    distiller = _distiller()
-    texts = {
-        "list": tiny.TEXTS,
-        "array": np.array(tiny.TEXTS),
-        "dataset": tf.data.Dataset.from_tensor_slices(tiny.TEXTS).batch(8),
-    }[form]
-    batch_size = None if form == "dataset" else 8
-    history = distiller.fit(texts, batch_size=batch_size, verbose=0).history
+    distiller = _distiller()  # Learning rate 0: every fit sees the same weights.
     distillation, student = _numpy_losses(distiller.teacher, distiller.student, tiny.TEXTS)
-    np.testing.assert_allclose(history["distillation_loss"][0], distillation, rtol=1e-4)
-    np.testing.assert_allclose(history["student_loss"][0], student, rtol=1e-5)
-    np.testing.assert_allclose(
-        history["loss"][0], ALPHA * student + (1 - ALPHA) * distillation, rtol=1e-5
-    )
+    forms = {
+        "list": (tiny.TEXTS, 8),
+        "array": (np.array(tiny.TEXTS), 8),
+        "dataset": (tf.data.Dataset.from_tensor_slices(tiny.TEXTS).batch(8), None),
+    }
+    for form, (texts, batch_size) in forms.items():
+        history = distiller.fit(texts, batch_size=batch_size, verbose=0).history
+        np.testing.assert_allclose(
+            history["distillation_loss"][0], distillation, rtol=1e-4, err_msg=form
+        )
+        np.testing.assert_allclose(history["student_loss"][0], student, rtol=1e-5, err_msg=form)
+        np.testing.assert_allclose(
+            history["loss"][0], ALPHA * student + (1 - ALPHA) * distillation, rtol=1e-5,
+            err_msg=form,
+        )
 
 
 def test_preprocessed_data_gives_the_same_losses_as_raw_text():
@@ -72,6 +74,21 @@ def test_padding_never_reaches_a_term():
     # Causal attention: the positions before the padding never see it.
     for key in ("distillation_loss", "student_loss"):
         np.testing.assert_allclose(changed[key], base[key], rtol=1e-5)
+
+
+def test_the_students_logits_are_never_whole_and_it_trains_as_the_usual_step():
+    fused = _distiller()
+    assert fused._student_head is not None  # Backbone and tied token embedding.
+    usual = _distiller()
+    usual.compile(optimizer=keras.optimizers.SGD(0.5), metrics=["sparse_categorical_accuracy"])
+    fused.compile(optimizer=keras.optimizers.SGD(0.5))
+    runs = [model.fit(tiny.TEXTS, batch_size=4, shuffle=False, verbose=0).history
+            for model in (fused, usual)]  # Two steps.
+    assert "sparse_categorical_accuracy" in runs[1]  # The usual step ran there.
+    for key in ("loss", "student_loss", "distillation_loss"):
+        np.testing.assert_allclose(runs[0][key], runs[1][key], rtol=1e-5)
+    for a, b in zip(fused.student.get_weights(), usual.student.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_raw_text_validation_data_evaluate_and_predict():

@@ -7,6 +7,7 @@ def test_teachers_public_api():
     assert kd.teachers.__all__ == [
         "CallableTeacher",
         "Ensemble",
+        "MultiTask",
         "bytes_per_position",
         "cache_teacher_outputs",
         "dense_logits",

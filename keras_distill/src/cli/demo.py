@@ -33,15 +33,12 @@ PARITY_SAMPLES = 10_000
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "demo",
+    parser = options.add_command(
+        subparsers, "demo", __doc__, EXAMPLE,
         help="train a teacher, a student from scratch and a distilled student; "
         "export to TFLite; print a table",
-        description=__doc__,
-        epilog=EXAMPLE,
-        formatter_class=options.HelpFormatter,
+        data_options=True,
     )
-    options.add_data_options(parser)
     parser.add_argument(
         "--labels",
         type=options.positive_int,

@@ -32,12 +32,9 @@ EXAMPLE = """example:
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "distill",
+    parser = options.add_command(
+        subparsers, "distill", __doc__, EXAMPLE,
         help="distill a saved teacher into your student; write the student and a report",
-        description=__doc__,
-        epilog=EXAMPLE,
-        formatter_class=options.HelpFormatter,
     )
     parser.add_argument("--teacher", required=True, help="the trained teacher (.keras)")
     parser.add_argument(

@@ -27,12 +27,9 @@ REPRESENTATIVE_SAMPLES = 200
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser(
-        "export",
+    parser = options.add_command(
+        subparsers, "export", __doc__, EXAMPLE,
         help="export a saved student to TFLite/SavedModel and print the parity table",
-        description=__doc__,
-        epilog=EXAMPLE,
-        formatter_class=options.HelpFormatter,
     )
     parser.add_argument("model", help="the saved student (.keras)")
     parser.add_argument(

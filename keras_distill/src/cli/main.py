@@ -9,6 +9,7 @@ from keras_distill.export import ConversionError
 from keras_distill.src.cli import demo
 from keras_distill.src.cli import distill
 from keras_distill.src.cli import export
+from keras_distill.src.cli import tune
 from keras_distill.src.cli.options import CliError
 from keras_distill.src.cli.options import HelpFormatter
 
@@ -17,6 +18,7 @@ EXAMPLES = f"""examples:
 {demo.EXAMPLE.split(":", 1)[1].splitlines()[1]}
 {distill.EXAMPLE.split(":", 1)[1].splitlines()[1]}
 {export.EXAMPLE.split(":", 1)[1].splitlines()[1]}
+{tune.EXAMPLE.split(":", 1)[1].splitlines()[1]}
 
 Run `{PROG} COMMAND --help` for the options and more examples of each command.
 """
@@ -33,7 +35,7 @@ def build_parser():
     parser = _Parser(
         prog=PROG,
         description="Knowledge distillation for Keras 3: demo, distill your "
-        "own models, export a student.",
+        "own models, export a student, search a recipe.",
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
@@ -41,10 +43,10 @@ def build_parser():
         "--traceback", action="store_true", help="on errors, show the full traceback"
     )
     subparsers = parser.add_subparsers(
-        dest="command", required=True, metavar="{demo,distill,export}",
+        dest="command", required=True, metavar="{demo,distill,export,tune}",
         parser_class=_Parser,
     )
-    for module in (demo, distill, export):
+    for module in (demo, distill, export, tune):
         module.add_parser(subparsers)
     return parser
 

@@ -10,7 +10,8 @@ import keras
 from keras_distill.src.cli.options import CliError
 
 
-def _mlp(input_shape, num_classes, units, name):
+def mlp(input_shape, num_classes, units, name):
+    """An MLP classifier: Flatten, ReLU Dense layers of `units`, logits."""
     inputs = keras.Input(input_shape, name="image")
     hidden = keras.layers.Flatten()(inputs)
     for width in units:
@@ -21,12 +22,12 @@ def _mlp(input_shape, num_classes, units, name):
 
 def build_teacher(input_shape, num_classes):
     """The demo's teacher: an MLP with two hidden layers of 256 units."""
-    return _mlp(input_shape, num_classes, (256, 256), "teacher")
+    return mlp(input_shape, num_classes, (256, 256), "teacher")
 
 
 def build_student(input_shape, num_classes):
     """The demo's student: an MLP with one hidden layer of 16 units."""
-    return _mlp(input_shape, num_classes, (16,), "student")
+    return mlp(input_shape, num_classes, (16,), "student")
 
 
 def architecture(model):

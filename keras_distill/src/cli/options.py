@@ -74,6 +74,17 @@ def hyperparameter_text(value):
     return f"{value[0]:g}:{value[1]:g}" if isinstance(value, tuple) else value
 
 
+def add_command(subparsers, name, description, example, help, data_options=False):
+    """The parser of one command: its module docstring above the options,
+    its examples below; `--dataset` and `--data-dir` with `data_options`."""
+    parser = subparsers.add_parser(
+        name, help=help, description=description, epilog=example, formatter_class=HelpFormatter
+    )
+    if data_options:
+        add_data_options(parser)
+    return parser
+
+
 def add_data_options(parser, default="digits"):
     parser.add_argument(
         "--dataset",

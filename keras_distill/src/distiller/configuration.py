@@ -10,14 +10,17 @@ import keras
 
 from keras_distill.src.distiller import adapters as adapters_lib
 from keras_distill.src.distiller import feature_taps
+from keras_distill.src.distiller import fused_head
 from keras_distill.src.distiller import hyperparameters
 from keras_distill.src.distiller import logs
+from keras_distill.src.distiller import outputs as outputs_lib
 from keras_distill.src.distiller import student_loss as student_loss_lib
 from keras_distill.src.distiller import terms as terms_lib
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.models import lm_head
 from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import teacher as teacher_lib
+from keras_distill.src.teachers.multi_task import MultiTask
 from keras_distill.src.teachers.probabilities import TeacherLogits
 from keras_distill.src.utils import keras_compat
 from keras_distill.src.utils.errors import invalid_argument
@@ -46,6 +49,7 @@ def configure(distiller, student_loss_fn, loss_weights, distillation_loss_fn,
               distillation_loss_weights, alpha, temperature):
     """Validates and installs losses and hyperparameters."""
     distiller._shared_ids = vocabulary.shared_ids(distiller.teacher, distiller.student)
+    _check_multi_task(distiller.teacher, distiller.student)
     distiller._student_loss = student_loss_lib.StudentLoss(
         student_loss_fn, loss_weights, distiller.student
     )
@@ -66,9 +70,27 @@ def configure(distiller, student_loss_fn, loss_weights, distillation_loss_fn,
         term.validate_shapes(*_term_shapes(distiller, term))
     distiller._terms = terms
     distiller._teacher_head = _deferrable_head(distiller, terms)
+    distiller._student_head = fused_head.find_student_head(distiller, terms)
     hyperparameters.set_term_weights(distiller, terms, weights)
     logs.set_term_trackers(distiller, terms)
     _set_adapters(distiller, terms)
+
+
+def _check_multi_task(teacher, student):
+    """Every output named by a `MultiTask` teacher is one of the student's."""
+    if not isinstance(teacher, MultiTask):
+        return
+    names = [name for _, name in outputs_lib.model_outputs(student) or []]
+    unknown = [name for name in teacher.teachers if name not in names]
+    if unknown:
+        raise invalid_argument(
+            "teacher",
+            list(teacher.teachers),
+            f"keys naming outputs of the student, whose outputs are {names}; "
+            f"{unknown} is not one of them",
+            "Key each teacher by the name of the student output it distills "
+            "(a dict output's key, or the output layer's name).",
+        )
 
 
 def _deferrable_head(distiller, terms):

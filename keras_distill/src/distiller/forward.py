@@ -10,6 +10,7 @@ student's one forward pass and the loss). The backend's step module
 import keras
 from keras import ops
 
+from keras_distill.src.distiller import fused_head
 from keras_distill.src.distiller import hyperparameters
 from keras_distill.src.distiller import logs
 from keras_distill.src.losses.base import OUTPUTS
@@ -86,7 +87,11 @@ def train_loss(distiller, x, y, sample_weight, teacher):
         `(scaled_loss, y_pred)`.
     """
     teacher, cached = teacher
-    student = distiller._student_forward(x, training=True)
+    head = fused_head.student_head(distiller, cached)
+    if head is None:
+        student = distiller._student_forward(x, training=True)
+    else:  # The student's logits are never whole (`distiller/fused_head.py`).
+        student = fused_head.student_outputs(head, x, training=True)
     y_pred = student[PREDICTIONS]
     if cached is not None:
         teacher = distiller._cached_teacher_forward(cached, student[OUTPUTS])

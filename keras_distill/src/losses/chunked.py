@@ -34,7 +34,8 @@ def auto_chunk_size(classes):
     return max(1, _AUTO_CHUNK_ELEMENTS // int(classes))
 
 
-def _chunks(length, chunk_size):
+def chunk_bounds(length, chunk_size):
+    """`(start, end)` of each chunk of `chunk_size` positions of `length`."""
     return [(start, min(start + chunk_size, length)) for start in range(0, length, chunk_size)]
 
 
@@ -70,7 +71,7 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
         )
     if chunk_size == "auto":
         chunk_size = auto_chunk_size(student_logits.shape[-1])
-    chunks = _chunks(length, chunk_size)
+    chunks = chunk_bounds(length, chunk_size)
     temperature = ops.cast(ops.convert_to_tensor(temperature), "float32")
     if not isinstance(teacher_logits, DeferredLogits):
         teacher_logits = ops.stop_gradient(ops.convert_to_tensor(teacher_logits))
@@ -79,7 +80,7 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
     def forward(student_logits):
         values = []
         for start, end in chunks:
-            log_p = _log_probabilities(positions(teacher_logits, start, end), temperature)
+            log_p = _log_probabilities(positions(teacher_logits, start, end - start), temperature)
             log_q = _log_probabilities(student_logits[:, start:end], temperature)
             values.append(kl_from_log_probs(log_p, log_q))
         values = ops.concatenate(values, axis=1) * ops.square(temperature)
@@ -90,7 +91,7 @@ def chunked_kl_divergence(teacher_logits, student_logits, temperature=1.0,
             upstream = ops.cast(upstream, "float32")
             gradients = []
             for start, end in chunks:
-                teacher = positions(teacher_logits, start, end)
+                teacher = positions(teacher_logits, start, end - start)
                 p = ops.exp(_log_probabilities(teacher, temperature))
                 q = ops.exp(_log_probabilities(student_logits[:, start:end], temperature))
                 scale = temperature * upstream[:, start:end, None]

@@ -71,13 +71,17 @@ class DeferredLogits:
     """Logits not yet computed: hidden states and the weights of the head.
 
     Args:
-        hidden: Tensor `(batch, time, features)`, no gradient.
+        hidden: Tensor `(batch, time, features)`.
         head: The head layer (its weights are read now).
         count: Keep the first `count` classes only (None: all).
+        trainable: Whether gradients flow to `hidden` and the head's weights
+            (a student's head, `losses/fused_head.py`); by default they are
+            stopped (a teacher's).
     """
 
-    def __init__(self, hidden, head, count=None):
-        self.hidden = ops.stop_gradient(ops.convert_to_tensor(hidden))
+    def __init__(self, hidden, head, count=None, trainable=False):
+        frozen = (lambda x: x) if trainable else ops.stop_gradient
+        self.hidden = frozen(ops.convert_to_tensor(hidden))
         dtype = head.compute_dtype
         self.soft_cap = None
         self.bias = None
@@ -91,30 +95,43 @@ class DeferredLogits:
             self.equation = "...d,dv->...v"
             kernel = head.kernel
             if head.use_bias:
-                self.bias = ops.stop_gradient(ops.cast(head.bias, dtype))
+                self.bias = frozen(ops.cast(head.bias, dtype))
             classes = head.units
-        self.kernel = ops.stop_gradient(ops.cast(kernel, dtype))
+        self.kernel = frozen(ops.cast(kernel, dtype))
         self.dtype = dtype
         self.count = count
         self.shape = (*tuple(hidden.shape)[:-1], classes if count is None else count)
 
-    def logits(self, start=None, end=None):
-        """The logits of positions `start:end` (all by default), in the
-        head's compute dtype."""
-        hidden = ops.cast(self.hidden[:, start:end], self.dtype)
-        logits = ops.einsum(self.equation, hidden, self.kernel)
-        if self.bias is not None:
-            logits = logits + self.bias
-        if self.soft_cap is not None:
-            logits = ops.tanh(logits / self.soft_cap) * self.soft_cap
+    def logits(self, start=None, size=None):
+        """The logits of positions `start:start + size` (all by default;
+        `start` may be a tensor, a loop index), in the head's compute dtype."""
+        logits = self.apply(time_slice(self.hidden, start, size), self.kernel, self.bias)
         return logits if self.count is None else logits[..., : self.count]
 
-
-def positions(logits, start=None, end=None):
-    """The logits of positions `start:end` (all by default) as a tensor,
-    whether `logits` is a tensor or `DeferredLogits`."""
-    if isinstance(logits, DeferredLogits):
-        return logits.logits(start, end)
-    if start is None and end is None:
+    def apply(self, hidden, kernel, bias=None):
+        """The head's logits for `hidden` with the weights given (all
+        classes), in the head's compute dtype."""
+        logits = ops.einsum(self.equation, ops.cast(hidden, self.dtype), kernel)
+        if bias is not None:
+            logits = logits + bias
+        if self.soft_cap is not None:
+            logits = ops.tanh(logits / self.soft_cap) * self.soft_cap
         return logits
-    return logits[:, start:end]
+
+
+def time_slice(tensor, start=None, size=None):
+    """`tensor[:, start:start + size]` (all of it by default), for `start` an
+    int or a scalar tensor and `size` an int."""
+    if start is None:
+        return tensor
+    shape = ops.shape(tensor)
+    rest = len(tensor.shape) - 2
+    return ops.slice(tensor, (0, start) + (0,) * rest, (shape[0], size, *shape[2:]))
+
+
+def positions(logits, start=None, size=None):
+    """The logits of positions `start:start + size` (all by default) as a
+    tensor, whether `logits` is a tensor or `DeferredLogits`."""
+    if isinstance(logits, DeferredLogits):
+        return logits.logits(start, size)
+    return time_slice(logits, start, size)

@@ -18,8 +18,10 @@ from keras_distill.src.teachers.cached import FINGERPRINT
 from keras_distill.src.teachers.cached import INPUTS
 from keras_distill.src.teachers.cached import MEMBER_WEIGHTS
 from keras_distill.src.teachers.cached import MEMBERS
+from keras_distill.src.teachers.cached import PER_OUTPUT
 from keras_distill.src.teachers.cached import TEACHER_OUTPUTS
 from keras_distill.src.teachers.ensemble import Ensemble
+from keras_distill.src.teachers.multi_task import MultiTask
 from keras_distill.src.teachers.teacher import as_teacher
 from keras_distill.src.teachers.teacher import fingerprint
 from keras_distill.src.teachers.teacher import fingerprint_as_int64
@@ -49,7 +51,7 @@ def _encoder(teacher, reader, top_k, fill, dtype, element_spec, token_ids):
             )
         return top_k_lib.top_k_logits(logits, top_k, fill=fill, dtype=dtype)
 
-    def forward(inputs):
+    def stored(teacher, reader, inputs):
         if isinstance(teacher, Ensemble) and teacher.combine == "probabilities":
             members = teacher.member_logits(inputs)
             batch = ops.shape(members[0])[0]
@@ -59,7 +61,17 @@ def _encoder(teacher, reader, top_k, fill, dtype, element_spec, token_ids):
                 MEMBER_WEIGHTS: ops.broadcast_to(weights, (batch, len(members))),
             }
         logits = teacher_forward(reader, inputs, temperature=1.0)
+        if isinstance(logits, dict):  # A teacher with several outputs.
+            return {PER_OUTPUT: {name: encode(value) for name, value in logits.items()}}
         return encode(vocabulary.leading_ids(logits, token_ids))
+
+    def forward(inputs):
+        if isinstance(teacher, MultiTask):
+            return {PER_OUTPUT: {
+                name: stored(member, teacher.logits_readers[name], inputs)
+                for name, member in teacher.teachers.items()
+            }}
+        return stored(teacher, reader, inputs)
 
     if keras.backend.backend() != "tensorflow":
         # The teacher runs on the Keras backend, on NumPy batches from tf.data.

@@ -15,7 +15,9 @@ and `keras.utils.unpack_x_y_sample_weight` still works. `outputs` is one of:
   "tail_mean"]}` (see `top_k.py`), rebuilt at the step's temperature;
 - for an `Ensemble(combine="probabilities")`, whose mixture depends on the
   temperature, `{"member_logits": (one of the above per teacher),
-  "member_weights": (batch, teachers)}`, combined at each step.
+  "member_weights": (batch, teachers)}`, combined at each step;
+- for a teacher with several outputs or a `MultiTask`, `{"per_output":
+  {output_name: one of the above}}`.
 
 The Distiller recognises the dict, feeds `x` to the student, and uses the
 cached outputs instead of running the teacher.
@@ -35,6 +37,7 @@ TEACHER_OUTPUTS = "__teacher_outputs__"
 FINGERPRINT = "__teacher_fingerprint__"
 MEMBERS = "member_logits"
 MEMBER_WEIGHTS = "member_weights"
+PER_OUTPUT = "per_output"
 
 
 def split_cached_inputs(x):
@@ -91,10 +94,21 @@ def cached_teacher_logits(cached, temperature, student_logits, terms=()):
             f"but distillation terms read teacher layers {layered}. Distill "
             "online (a dataset without cached outputs) for feature terms."
         )
+    outputs = cached[TEACHER_OUTPUTS]
+    if isinstance(outputs, dict) and PER_OUTPUT in outputs:
+        return {
+            name: _teacher_logits(entry, temperature, student_logits[name])
+            for name, entry in outputs[PER_OUTPUT].items()
+        }
+    return _teacher_logits(outputs, temperature, student_logits)
+
+
+def _teacher_logits(outputs, temperature, student_logits):
+    """One output's stored teacher outputs as logits, checked against the
+    student's output."""
     num_classes = student_logits.shape[-1]
     if num_classes is None:
         num_classes = ops.shape(student_logits)[-1]
-    outputs = cached[TEACHER_OUTPUTS]
     if isinstance(outputs, dict) and MEMBERS in outputs:
         members = [_decode(member, num_classes, temperature) for member in outputs[MEMBERS]]
         logits = probability_mixture(members, outputs[MEMBER_WEIGHTS], temperature)

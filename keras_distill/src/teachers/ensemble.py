@@ -89,8 +89,33 @@ def check_weights(weights, num_teachers):
     return [float(weight) / total for weight in weights]
 
 
+class TeacherGroup(keras.layers.Layer):
+    """Several frozen teachers in one layer (`Ensemble`, `MultiTask`): the
+    config of `teachers` (a list or a dict), `teacher_outputs` and the
+    subclass's `settings()`."""
+
+    def settings(self):
+        return {}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "teachers": serialize_teachers(self.teachers),
+            **self.settings(),
+            "teacher_outputs": self.teacher_outputs,
+        })
+        config.pop("trainable", None)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["teachers"] = deserialize_teachers(config["teachers"], custom_objects)
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="keras_distill")
-class Ensemble(keras.layers.Layer):
+class Ensemble(TeacherGroup):
     """Several frozen teachers whose softened distributions are averaged.
 
     With `combine="probabilities"` (the default) the ensemble's target is the
@@ -199,29 +224,45 @@ class Ensemble(keras.layers.Layer):
     def call(self, inputs, training=False, temperature=1.0):
         return self.combine_logits(self.member_logits(inputs), temperature)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "teachers": [
-                    keras.saving.serialize_keras_object(t) for t in self.teachers
-                ],
-                "weights": list(self.mixture_weights),
-                "combine": self.combine,
-                "teacher_outputs": self.teacher_outputs,
-            }
-        )
-        config.pop("trainable", None)
-        return config
+    def check_outputs(self, inputs):
+        """Each member's check that its outputs are not probabilities."""
+        for member in self.member_logits_readers:
+            member.check_outputs(inputs)
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["teachers"] = [
-            keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
-            for t in config["teachers"]
-        ]
-        return cls(**config)
+    def settings(self):
+        return {"weights": list(self.mixture_weights), "combine": self.combine}
+
+
+def serialize_teachers(teachers):
+    """A list or dict of teachers, each serialized (for `get_config`)."""
+    if isinstance(teachers, dict):
+        return {name: keras.saving.serialize_keras_object(t) for name, t in teachers.items()}
+    return [keras.saving.serialize_keras_object(t) for t in teachers]
+
+
+def deserialize_teachers(configs, custom_objects=None):
+    """The teachers of `serialize_teachers(teachers)`."""
+    def load(config):
+        return keras.saving.deserialize_keras_object(config, custom_objects=custom_objects)
+
+    if isinstance(configs, dict):
+        return {name: load(config) for name, config in configs.items()}
+    return [load(config) for config in configs]
+
+
+class CombinedLogits:
+    """Reads the logits of an `Ensemble` (or a `MultiTask`) at the step's
+    temperature (a plain object, as `TeacherLogits`: neither tracked nor
+    saved)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __call__(self, inputs, temperature=1.0):
+        return self.layer(inputs, training=False, temperature=temperature)
+
+    def check_outputs(self, inputs):
+        self.layer.check_outputs(inputs)
 
 
 def member_output_shape(model):

@@ -9,8 +9,10 @@ from keras import ops
 
 from keras_distill.src.teachers.callable_teacher import CallableTeacher
 from keras_distill.src.teachers.callable_teacher import as_single_teacher
+from keras_distill.src.teachers.ensemble import CombinedLogits
 from keras_distill.src.teachers.ensemble import Ensemble
 from keras_distill.src.teachers.ensemble import member_output_shape
+from keras_distill.src.teachers.multi_task import MultiTask
 from keras_distill.src.teachers.probabilities import TeacherLogits
 from keras_distill.src.teachers.probabilities import check_mode
 from keras_distill.src.utils.errors import invalid_argument
@@ -21,7 +23,8 @@ def as_teacher(teacher, teacher_outputs="auto"):
 
     `None` stays `None` (training from cached outputs only); a list or tuple
     becomes an `Ensemble` with uniform weights (each member read as
-    `teacher_outputs` says); a plain callable is wrapped in a
+    `teacher_outputs` says); a dict `{output_name: teacher}` a `MultiTask`;
+    a plain callable is wrapped in a
     `CallableTeacher`; anything else raises. A Keras teacher that was never
     built (so never trained) is refused.
     """
@@ -30,14 +33,17 @@ def as_teacher(teacher, teacher_outputs="auto"):
         return None
     if isinstance(teacher, (list, tuple)):
         return Ensemble(list(teacher), teacher_outputs=teacher_outputs)
-    if isinstance(teacher, Ensemble):
+    if isinstance(teacher, dict):
+        return MultiTask(teacher, teacher_outputs=teacher_outputs)
+    if isinstance(teacher, (Ensemble, MultiTask)):
         if teacher_outputs not in ("auto", teacher.teacher_outputs):
             raise invalid_argument(
                 "teacher_outputs",
                 teacher_outputs,
-                f"'auto' for an Ensemble, which has its own teacher_outputs="
-                f"{teacher.teacher_outputs!r}",
-                f"Pass Ensemble(..., teacher_outputs={teacher_outputs!r}) instead.",
+                f"'auto' for an {type(teacher).__name__}, which has its own "
+                f"teacher_outputs={teacher.teacher_outputs!r}",
+                f"Pass {type(teacher).__name__}(..., teacher_outputs={teacher_outputs!r}) "
+                "instead.",
             )
         return teacher
     return as_single_teacher(teacher)
@@ -45,26 +51,15 @@ def as_teacher(teacher, teacher_outputs="auto"):
 
 def includes(teacher, model):
     """Whether `model` is the `teacher` argument or one of its members."""
+    if isinstance(teacher, dict):
+        return any(includes(member, model) for member in teacher.values())
+    if isinstance(teacher, MultiTask):
+        return includes(teacher.teachers, model)
     if isinstance(teacher, (list, tuple)):
         return any(member is model for member in teacher)
     if isinstance(teacher, Ensemble):
         return any(member is model for member in teacher.teachers)
     return teacher is model
-
-
-class EnsembleLogits:
-    """Reads an `Ensemble`'s logits at the step's temperature (a plain
-    object, as `TeacherLogits`: neither tracked nor saved)."""
-
-    def __init__(self, ensemble):
-        self.ensemble = ensemble
-
-    def __call__(self, inputs, temperature=1.0):
-        return self.ensemble(inputs, training=False, temperature=temperature)
-
-    def check_outputs(self, inputs):
-        for member in self.ensemble.member_logits_readers:
-            member.check_outputs(inputs)
 
 
 def logits_of(teacher, teacher_outputs="auto"):
@@ -73,8 +68,8 @@ def logits_of(teacher, teacher_outputs="auto"):
     without a teacher."""
     if teacher is None:
         return None
-    if isinstance(teacher, Ensemble):
-        return EnsembleLogits(teacher)
+    if isinstance(teacher, (Ensemble, MultiTask)):
+        return CombinedLogits(teacher)
     return TeacherLogits(teacher, teacher_outputs)
 
 
@@ -106,6 +101,8 @@ def static_output_shape(teacher):
 
 
 def _variables(teacher):
+    if isinstance(teacher, MultiTask):
+        return [v for member in teacher.teachers.values() for v in _variables(member)]
     if isinstance(teacher, Ensemble):
         return [v for member in teacher.teachers for v in _variables(member)]
     if isinstance(teacher, CallableTeacher):
@@ -127,6 +124,8 @@ def fingerprint(teacher):
     digest = hashlib.sha256()
     if isinstance(teacher, Ensemble):
         digest.update(json.dumps([teacher.combine, teacher.mixture_weights]).encode())
+    if isinstance(teacher, MultiTask):
+        digest.update(json.dumps(list(teacher.teachers)).encode())
     for variable in variables:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
         digest.update(f"{value.shape}{value.dtype}".encode())
