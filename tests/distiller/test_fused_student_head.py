@@ -38,7 +38,7 @@ def _data(count=16):
 
 
 def _fit(student_loss_fn="cross_entropy", metrics=None, mask_zero=False, distillation_loss_fn=None,
-         spy=False, jit_compile="auto"):
+         spy=False, jit_compile="auto", labels_shape="flat"):
     teacher = _token_model(16, seed=1, name="teacher", scale=1.0)
     student = _token_model(4, seed=2, name="student", mask_zero=mask_zero)
     calls = _count_head_calls(student) if spy else None
@@ -52,6 +52,8 @@ def _fit(student_loss_fn="cross_entropy", metrics=None, mask_zero=False, distill
     distiller.compile(optimizer=keras.optimizers.SGD(0.5), metrics=metrics,
                       jit_compile=jit_compile)
     tokens, labels, weights = _data()
+    if labels_shape == "trailing_axis":
+        labels = labels[..., None]
     history = distiller.fit(tokens, labels, sample_weight=weights, batch_size=8, epochs=2,
                             shuffle=False, verbose=0).history
     return history, student.get_weights(), calls
@@ -81,6 +83,12 @@ def test_the_students_head_is_never_called_and_training_is_the_usual_one(mask_ze
 )
 def test_under_xla_the_chunks_run_in_a_loop_and_train_the_same():
     fused = _fit(jit_compile=True, spy=True)
+    assert fused[2] == []
+    _assert_same_training(fused, _fit(metrics=["sparse_categorical_accuracy"]))
+
+
+def test_labels_with_a_trailing_axis_train_as_the_usual_step():
+    fused = _fit(labels_shape="trailing_axis", spy=True)
     assert fused[2] == []
     _assert_same_training(fused, _fit(metrics=["sparse_categorical_accuracy"]))
 

@@ -54,8 +54,8 @@ def head_losses(student, labels=None, teacher_logits=None, temperature=1.0,
     Args:
         student: `DeferredLogits(..., trainable=True)` of the student: hidden
             states `(batch, time, features)` with a static time axis.
-        labels: Int tensor `(batch, time)` of class ids, or None (no
-            cross-entropy).
+        labels: Int tensor `(batch, time)` (or `(batch, time, 1)`) of class
+            ids, or None (no cross-entropy).
         teacher_logits: Tensor `(batch, time, classes)` or `DeferredLogits`,
             or None (no KL term). Never differentiated.
         temperature: Float or scalar tensor > 0, for the KL term.
@@ -83,6 +83,8 @@ def head_losses(student, labels=None, teacher_logits=None, temperature=1.0,
     temperature = ops.cast(ops.convert_to_tensor(temperature), "float32")
     if labels is not None:
         labels = ops.stop_gradient(ops.cast(labels, "int32"))
+        if len(labels.shape) == 3 and labels.shape[-1] == 1:
+            labels = ops.squeeze(labels, axis=-1)  # (batch, time, 1), as Keras's loss takes.
     equation, soft_cap = student.equation, student.soft_cap
 
     def each_chunk(body, state):
