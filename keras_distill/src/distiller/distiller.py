@@ -69,10 +69,8 @@ class Distiller(keras.Model):
         teacher: The trained teacher, frozen: a Keras model, a
             `keras.layers.TFSMLayer`, a plain callable `inputs -> logits`, a
             list of them (a `keras_distill.teachers.Ensemble`), a dict
-            `{output_name: teacher}` giving each output of a multi-output
-            student its own teacher (a `keras_distill.teachers.MultiTask`),
-            or `None` when training only on datasets from
-            `keras_distill.cache_teacher_outputs`.
+            `{output_name: teacher}`, one per student output (a `MultiTask`),
+            or `None` to train from `keras_distill.cache_teacher_outputs`.
         student: The student, a Keras model, trained in place.
         distillation_loss_fn: A `keras_distill.losses` term, a plain Keras
             loss (applied to softened probabilities and multiplied by `T^2`,
