@@ -160,10 +160,11 @@ def head_losses(student, labels=None, teacher_logits=None, temperature=1.0,
                 kernel_gradient += ops.cast(
                     _weight_gradient(equation, ops.cast(chunk, kernel.dtype), gradient), "float32"
                 )
-                bias_gradient += ops.cast(ops.sum(gradient, axis=(0, 1)), "float32")
+                if bias is not None:
+                    bias_gradient += ops.cast(ops.sum(gradient, axis=(0, 1)), "float32")
                 return hidden_gradient, kernel_gradient, bias_gradient
 
-            bias_shape = (classes,) if bias is None else ops.shape(bias)
+            bias_shape = () if bias is None else ops.shape(bias)  # () carries nothing.
             hidden_gradient, kernel_gradient, bias_gradient = each_chunk(gradients_of, (
                 ops.zeros_like(hidden),
                 ops.zeros(ops.shape(kernel), "float32"),
