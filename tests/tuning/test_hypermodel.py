@@ -79,10 +79,30 @@ def test_a_search_chooses_on_validation_data_and_gives_back_a_distiller(tmp_path
             np.testing.assert_array_equal(a, b)
 
 
+def test_a_candidate_may_be_several_terms_trained_together():
+    hypermodel = _hypermodel(losses=[
+        kd.losses.KLDivergence(), [kd.losses.KLDivergence(standardize=True), kd.losses.DIST()],
+    ])
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    assert hp.space[1].values == ["kl_divergence", "kl_divergence+dist"]
+    hp.values["distillation_loss"] = "kl_divergence+dist"
+    first, second = hypermodel.build(hp), hypermodel.build(hp)
+    terms = first.distillation_loss_fn
+    assert [type(term) for term in terms] == [kd.losses.KLDivergence, kd.losses.DIST]
+    assert terms[0].standardize
+    assert terms[0] is not second.distillation_loss_fn[0]
+    x, y = h.data(16, seed=0)
+    history = first.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_what_cannot_be_built_is_refused_at_construction():
     with pytest.raises(ValueError, match="build_student"):
         kd.tuning.DistillationHyperModel(_teachers()[0], build_student=None)
     with pytest.raises(ValueError, match="losses"):
         kd.tuning.DistillationHyperModel(_teachers()[0], _build_student, losses=["kl"])
+    with pytest.raises(ValueError, match="losses"):
+        kd.tuning.DistillationHyperModel(_teachers()[0], _build_student, losses={"kl": "kl"})
     with pytest.raises(ValueError, match="temperatures"):
         kd.tuning.DistillationHyperModel(_teachers()[0], _build_student, temperatures=[])

@@ -39,9 +39,12 @@ def _named(values, argument, name_of, expected):
 
 
 def _term_name(term):
+    if isinstance(term, (list, tuple)) and term:
+        return "+".join(_term_name(member) for member in term)
     if not isinstance(term, DistillationLoss):
         raise invalid_argument(
-            "losses", term, "keras_distill.losses terms, e.g. kd.losses.DKD()",
+            "losses", term,
+            "keras_distill.losses terms, e.g. kd.losses.DKD(), or lists of them (one candidate)",
             "Each trial builds a fresh copy of the chosen term from its config.",
         )
     return term.name
@@ -57,7 +60,10 @@ def _values(values, argument):
 
 
 def _fresh(obj):
-    """A new instance from `obj`'s config (terms, optimizers, metrics)."""
+    """A new instance from `obj`'s config (terms, optimizers, metrics), or
+    a list of them."""
+    if isinstance(obj, (list, tuple)):
+        return [_fresh(member) for member in obj]
     return obj.__class__.from_config(obj.get_config())
 
 
@@ -87,8 +93,10 @@ class DistillationHyperModel(keras_tuner.HyperModel):
             candidates to choose from, named by their `name`.
         build_student: `hp -> keras.Model`, a new untrained student.
         losses: A term (e.g. `kd.losses.KLDivergence()`) or a list or dict
-            `{name: term}` of them to choose from. Defaults to KD, DKD, DIST
-            and logit-standardized KD.
+            `{name: term}` of them to choose from. A candidate may itself be
+            a list of terms, trained together (named `"a+b"` from their
+            names unless a dict names it). Defaults to KD, DKD, DIST and
+            logit-standardized KD.
         temperatures: The temperatures to choose from.
         alphas: The weights of the student loss to choose from.
         student_loss_fn: Passed to every Distiller.
@@ -136,6 +144,8 @@ class DistillationHyperModel(keras_tuner.HyperModel):
             if isinstance(teacher, (list, tuple)) else {"teacher": teacher}
         )
         self.losses = _named(losses, "losses", _term_name, "distillation terms")
+        for term in self.losses.values():
+            _term_name(term)
         self.temperatures = _values(temperatures, "temperatures")
         self.alphas = _values(alphas, "alphas")
         self.build_student = build_student

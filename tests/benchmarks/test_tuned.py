@@ -1,0 +1,34 @@
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import tuned
+
+pytest.importorskip("keras_tuner")
+
+
+def test_validation_split_is_disjoint_and_fixed():
+    train, val = tuned.validation_split(100, 10)
+    assert len(val) == 10 and len(train) == 90
+    assert len(np.intersect1d(train, val)) == 0
+    np.testing.assert_array_equal(tuned.validation_split(100, 10)[1], val)
+
+
+def test_tuned_tiny_searches_on_validation_and_scores_every_row(tiny_fashion_mnist, tmp_path):
+    paths = {"--data-dir": tiny_fashion_mnist[0], "--cache-dir": tmp_path / "cache",
+             "--out": tmp_path / "tuned.json"}
+    tuned.main(["--quick", "--tiny"] + [str(part) for item in paths.items() for part in item])
+    report = json.loads(paths["--out"].read_text())
+    # The teacher never saw the validation images.
+    assert report["teacher"]["train_size"] == 640 - 128
+    assert list((tmp_path / "cache").glob("teacher_w8_e1_n512.keras"))
+    scores = [trial["val_accuracy"] for trial in report["trials"]]
+    assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+    assert report["best"] == report["trials"][0]["values"]
+    assert report["best"]["distillation_loss"] in tuned.candidate_losses()
+    assert set(report["results"]) == set(tuned.ROWS)
+    for row in tuned.ROWS:
+        value = report["results"][row]["accuracies"]["0"]
+        assert value * 256 == pytest.approx(round(value * 256)), row
+    assert "ours_tuned" not in tuned.accuracy.METHODS
