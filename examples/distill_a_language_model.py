@@ -16,8 +16,14 @@
 # teacher (`keras_distill.Distiller`). Each is scored by its perplexity on
 # held-out pieces no model trained on.
 #
-# Run it as a script (`python examples/distill_a_language_model.py`, a few
-# minutes on a CPU; `--small` for a smoke run in seconds) or as the notebook
+# A second part compares three recipes for a generative student on
+# prompt/response data at equal steps: off-policy distillation (on the
+# dataset's responses), sequence-level distillation (on the teacher's own
+# generations, `kd.generate_teacher_dataset`) and on-policy distillation (on
+# the student's own samples, scored by the teacher: `kd.OnPolicy`).
+#
+# Run it as a script (`python examples/distill_a_language_model.py`, some
+# minutes on a CPU; `--small` for a smoke run) or as the notebook
 # `notebooks/06_distill_a_language_model.ipynb`, built from this file.
 
 # %%
@@ -28,6 +34,8 @@ import sys
 # on a tenth of the corpus for a smoke run.
 SMALL = os.environ.get("KD_NOTEBOOK_SMALL", "0") == "1" or "--small" in sys.argv[1:]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import time  # noqa: E402
 
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
@@ -148,14 +156,18 @@ student.backbone.set_weights(scratch.backbone.get_weights())
 scratch.compile(optimizer=optimizer())
 scratch.fit(train, batch_size=BATCH_SIZE, epochs=STUDENT_EPOCHS, verbose=2)
 
-distiller = kd.Distiller(
-    teacher=teacher,
-    student=student,
-    student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    alpha=0.5,
-    temperature=2.0,
-)
-distiller.compile(optimizer=optimizer())
+
+
+def distiller_for(model, temperature, on_policy=None):
+    """A compiled Distiller from the teacher: token cross-entropy and KD."""
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    distiller = kd.Distiller(teacher=teacher, student=model, student_loss_fn=loss, alpha=0.5,
+                             temperature=temperature, on_policy=on_policy)
+    distiller.compile(optimizer=optimizer())
+    return distiller
+
+
+distiller = distiller_for(student, temperature=2.0)
 distiller.fit(train, batch_size=BATCH_SIZE, epochs=STUDENT_EPOCHS, verbose=2)
 
 # %% [markdown]
@@ -179,3 +191,111 @@ print(f"\nDistillation lowers the student's perplexity by {gain:.2f} at equal st
 
 # %%
 print(student.generate("The for statement", max_length=24))
+
+# %% [markdown]
+# ## Off-policy, sequence-level and on-policy distillation
+#
+# Each piece becomes a prompt (its first 12 words) and a response (the
+# rest). With `{"prompts": ..., "responses": ...}` data, the Distiller reads
+# the prompt but computes every term and the cross-entropy on the response
+# tokens only. Three students, from the same initial weights, train for the
+# same number of optimizer steps:
+#
+# - **off-policy**: KD on the dataset's responses;
+# - **sequence-level** (Kim & Rush, 2016): KD on the teacher's continuations
+#   of the training prompts (sampled once, before training, top-k 10);
+# - **on-policy** (GKD, Agarwal et al., 2024): half of the batches are the
+#   student's own continuations, sampled inside the train step, and the
+#   teacher scores them.
+#
+# Each is scored by its held-out response perplexity and by the teacher's
+# log-likelihood per token of the student's own continuations of held-out
+# prompts (how teacher-like its generations are).
+
+# %%
+PROMPT_WORDS = 12
+NEW_TOKENS = 16 if SMALL else 32
+RECIPE_EPOCHS = 1 if SMALL else STUDENT_EPOCHS
+
+
+def prompt_response(pieces):
+    """`{"prompts", "responses"}`: each piece's first words, and the rest."""
+    prompts, responses = [], []
+    for piece in pieces:
+        words = piece.split()
+        prompts.append(" ".join(words[:PROMPT_WORDS]))
+        responses.append(" " + " ".join(words[PROMPT_WORDS:]))
+    return {"prompts": prompts, "responses": responses}
+
+
+train_pairs, held_out_pairs = prompt_response(train), prompt_response(held_out)
+
+
+def teacher_log_likelihood(model, prompts):
+    """The teacher's mean log-probability of the tokens `model` samples
+    after `prompts` (top-k 10, seeded)."""
+    model.compile(sampler=keras_hub.samplers.TopKSampler(k=10, seed=1))
+    samples = kd.generate_teacher_dataset(model, prompts, SEQUENCE_LENGTH, batch_size=64)
+    total, count = 0.0, 0.0
+    for x, y, weight in samples:
+        log_p = keras.ops.log_softmax(teacher(x, training=False), axis=-1)
+        picked = np.take_along_axis(keras.ops.convert_to_numpy(log_p), y.numpy()[..., None], -1)
+        total += float((picked[..., 0] * weight.numpy()).sum())
+        count += float(weight.numpy().sum())
+    return total / count
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Seconds per optimizer step, after the first epoch (compilation)."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch > 0 or RECIPE_EPOCHS == 1:
+            self.times.append((time.perf_counter() - self.start) / self.steps)
+
+
+recipes = {}
+for name in ("off-policy", "sequence-level", "on-policy"):
+    model = causal_lm(**STUDENT)
+    model.backbone.set_weights(scratch.backbone.get_weights())
+    timer, start = StepTimer(), time.perf_counter()
+    if name == "sequence-level":
+        teacher.compile(sampler=keras_hub.samplers.TopKSampler(k=10, seed=0))
+        data = kd.generate_teacher_dataset(
+            teacher, train_pairs["prompts"], SEQUENCE_LENGTH, batch_size=BATCH_SIZE
+        ).shuffle(64, seed=0)
+        distiller = distiller_for(model, temperature=1.0)
+    else:
+        data = train_pairs
+        sampled = name == "on-policy"
+        distiller = distiller_for(
+            model, 1.0, kd.OnPolicy(0.5, max_new_tokens=NEW_TOKENS, seed=0) if sampled else None
+        )
+    generation_seconds = time.perf_counter() - start
+    distiller.fit(data, batch_size=None if name == "sequence-level" else BATCH_SIZE,
+                  epochs=RECIPE_EPOCHS, callbacks=[timer], verbose=2)
+    # Evaluation is the student's cross-entropy, on the response tokens.
+    response_loss = distiller.evaluate(held_out_pairs, batch_size=64, verbose=0,
+                                       return_dict=True)["loss"]
+    recipes[name] = {
+        "perplexity": float(np.exp(response_loss)),
+        "teacher log-likelihood": teacher_log_likelihood(model, held_out_pairs["prompts"]),
+        "seconds per step": float(np.median(timer.times)),
+        "generation seconds": generation_seconds if name == "sequence-level" else 0.0,
+    }
+
+# %%
+print("| recipe | held-out response perplexity | teacher log-likelihood of the "
+      "student's samples (per token) | seconds per step | teacher generation (s) |")
+print("| --- | ---: | ---: | ---: | ---: |")
+for name, row in recipes.items():
+    print(f"| {name} | {row['perplexity']:.2f} | {row['teacher log-likelihood']:.3f} | "
+          f"{row['seconds per step']:.3f} | {row['generation seconds']:.0f} |")

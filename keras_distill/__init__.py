@@ -19,7 +19,9 @@ from keras_distill.export import compare_exported
 from keras_distill.export import export_student
 from keras_distill.export import format_parity_table
 from keras_distill.src.distiller.distiller import Distiller
+from keras_distill.src.distiller.on_policy import OnPolicy
 from keras_distill.src.teachers.cache import cache_teacher_outputs
+from keras_distill.src.teachers.generations import generate_teacher_dataset
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,7 @@ def __getattr__(name):
 
 __all__ = [
     "Distiller",
+    "OnPolicy",
     "cache_teacher_outputs",
     "callbacks",
     "compare_exported",
@@ -42,6 +45,7 @@ __all__ = [
     "export",
     "export_student",
     "format_parity_table",
+    "generate_teacher_dataset",
     "losses",
     "schedules",
     "teachers",

@@ -16,6 +16,13 @@ VOCABULARY = {"<|endoftext|>": 0}
 for _token in CHARACTERS + [merge.replace(" ", "") for merge in MERGES]:
     VOCABULARY.setdefault(_token, len(VOCABULARY))
 
+# As in GPT-2's own vocabulary, the end token is the last id and the pad id
+# (0) is a real token: generation must tell padding from a generated end.
+GENERATION_VOCABULARY = {
+    token: index - 1 for token, index in VOCABULARY.items() if index
+}
+GENERATION_VOCABULARY["<|endoftext|>"] = len(GENERATION_VOCABULARY)
+
 TEXTS = [
     "airplane at airport",
     "airplane airport",

@@ -15,6 +15,7 @@ from keras_distill.src.distiller import forward
 from keras_distill.src.distiller import hyperparameters
 from keras_distill.src.distiller import logs
 from keras_distill.src.distiller import objective
+from keras_distill.src.distiller import on_policy as on_policy_lib
 from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import serialization
 from keras_distill.src.distiller import steps
@@ -90,6 +91,8 @@ class Distiller(keras.Model):
             `log(p)`, which is exact); `"logits"` to skip every check.
         loss_weights: With a dict or list `student_loss_fn`, one weight per
             output (a dict or a list), as `Model.compile` takes.
+        on_policy: A `keras_distill.OnPolicy`: a fraction of the batches
+            trains on the student's own samples (KerasHub `CausalLM`s).
         **kwargs: Passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -120,6 +123,7 @@ class Distiller(keras.Model):
         distillation_loss_weights=None,
         teacher_outputs="auto",
         loss_weights=None,
+        on_policy=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -156,11 +160,10 @@ class Distiller(keras.Model):
             alpha=alpha,
             temperature=temperature,
         )
+        on_policy_lib.configure(self, on_policy)
         self.built = True
 
-    def _lock_state(self):
-        # Like Functional models, allow compile() to add state (term weights
-        # and trackers) after the Distiller has been called once.
+    def _lock_state(self):  # compile() may add state (weights, trackers) after a call.
         pass
 
     def compile(
@@ -175,6 +178,7 @@ class Distiller(keras.Model):
         loss=None,
         loss_weights=None,
         auto_scale_loss=True,
+        on_policy=None,
         **kwargs,
     ):
         """Configures training. Losses, `alpha` and `temperature` given here
@@ -184,7 +188,8 @@ class Distiller(keras.Model):
             optimizer: Optimizer name or instance.
             metrics: Metrics on the student's outputs, e.g. `["accuracy"]`.
             student_loss_fn, distillation_loss_fn, alpha, temperature,
-                distillation_loss_weights, loss_weights: As in the class.
+                distillation_loss_weights, loss_weights, on_policy: As in the
+                class.
             loss: Alias of `student_loss_fn` (for `Model.compile` habits).
             auto_scale_loss: When True and any layer of the student uses the
                 `"mixed_float16"` policy, the optimizer is wrapped in a
@@ -205,6 +210,8 @@ class Distiller(keras.Model):
                 temperature=temperature,
             ),
         )
+        if on_policy is not None:
+            on_policy_lib.configure(self, on_policy)
         super().compile(
             optimizer=optimizer, metrics=metrics, auto_scale_loss=auto_scale_loss, **kwargs
         )
@@ -256,11 +263,8 @@ class Distiller(keras.Model):
         return hyperparameters.variable(self, name)
 
     @property
-    def _schedules(self):
-        """`{variable name: schedule}` of the scheduled hyperparameters."""
+    def _schedules(self):  # `{variable name: schedule}` of the scheduled ones.
         return hyperparameters.schedules(self)
-
-    # Training and evaluation.
 
     def call(self, inputs, training=None):
         """The student's forward pass: the Distiller predicts as the student."""
@@ -318,9 +322,8 @@ class Distiller(keras.Model):
         return super().train_on_batch(x, y, *args, **kwargs)
 
     def make_train_function(self, force=False):
-        """Keras's train function, wrapped by the backend's step module: an
-        in-step schedule's invalid value raises a `ValueError`, and (JAX)
-        values assigned by callbacks reach the next step."""
+        """Keras's train function, wrapped by the backend's step module (an
+        invalid scheduled value raises; on JAX, callbacks' values reach the next step)."""
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=force)
@@ -328,17 +331,15 @@ class Distiller(keras.Model):
         return self.train_function
 
     def train_step(self, *args):
-        """One training step, run by the backend's step module (see
-        `distiller/steps/`): `(data)` on TensorFlow and PyTorch, `(state,
-        data)` on JAX. Each only differentiates `_train_loss`."""
+        """One training step, run by the backend's step module (`steps/`):
+        `(data)`, or `(state, data)` on JAX. Only `_train_loss` is differentiated."""
         return steps.train_step(self, *args)
 
     def test_step(self, *args):
         """One evaluation step: the student alone, no teacher."""
         return steps.test_step(self, *args)
 
-    # The parts of a step the backends' step modules call
-    # (`distiller/forward.py`, `distiller/logs.py`).
+    # The parts of a step the backends' step modules call (forward.py, logs.py).
 
     def _begin_train_step(self, data):
         return forward.begin_train_step(self, data)
@@ -352,8 +353,7 @@ class Distiller(keras.Model):
     def _test_logs(self, data):
         return logs.test_logs(self, data)
 
-    # Where the teacher's and the student's outputs come from (a subclass
-    # may read them from elsewhere, e.g. precomputed teacher logits).
+    # Where the models' outputs come from (a subclass may read them elsewhere).
 
     def _teacher_forward(self, x):
         return forward.teacher_outputs(self, x)

@@ -13,12 +13,14 @@ from keras import ops
 from keras_distill.src.distiller import fused_head
 from keras_distill.src.distiller import hyperparameters
 from keras_distill.src.distiller import logs
+from keras_distill.src.distiller import on_policy
 from keras_distill.src.losses.base import OUTPUTS
 from keras_distill.src.losses.base import PREDICTIONS
 from keras_distill.src.models import lm_head
 from keras_distill.src.models import vocabulary
 from keras_distill.src.teachers import cached as teacher_cache
 from keras_distill.src.teachers import teacher as teacher_lib
+from keras_distill.src.utils.errors import invalid_argument
 
 
 def teacher_outputs(distiller, x):
@@ -70,6 +72,16 @@ def begin_train_step(distiller, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     x, cached = teacher_cache.split_cached_inputs(x)
     hyperparameters.update_scheduled(distiller)
+    if distiller._sampling is not None:
+        if cached is not None:
+            raise invalid_argument(
+                "on_policy", distiller._on_policy, "a Distiller whose teacher runs on its batches",
+                "A cached batch holds the teacher's outputs on the dataset's tokens, not on "
+                "the student's samples: train on the uncached data.",
+            )
+        x, y, sample_weight, sampled = on_policy.sample_batch(distiller, x, y, sample_weight)
+        teacher = dict(distiller._teacher_forward(x), **{on_policy.SAMPLED: sampled})
+        return x, y, sample_weight, (teacher, None)
     teacher = None if cached is not None else distiller._teacher_forward(x)
     return x, y, sample_weight, (teacher, cached)
 

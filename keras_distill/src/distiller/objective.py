@@ -14,6 +14,7 @@ then weighs them the same way.
 from keras import ops
 
 from keras_distill.src.distiller import fused_head
+from keras_distill.src.distiller import on_policy
 from keras_distill.src.distiller import replicas
 from keras_distill.src.distiller import student_loss as student_loss_lib
 from keras_distill.src.distiller import terms as terms_lib
@@ -76,7 +77,10 @@ def total_loss(distiller, y, y_pred, sample_weight, teacher_outputs=None,
     else:
         means = distiller._student_loss.values(y, y_pred, sample_weight) if has_labels else []
         term_values = None
-    student = _student_loss(distiller, means, batch_size) if has_labels else 0.0
+    # A batch of the student's own samples has no student loss (on_policy.py).
+    sampled = on_policy.sampled_flag(teacher_outputs)
+    kept = 1.0 if sampled is None else 1.0 - sampled
+    student = _student_loss(distiller, means, batch_size * kept) if has_labels else 0.0
     own = student_loss_lib.regularization_loss(
         [distiller.student, *distiller._adapters.values()]
     )
@@ -91,7 +95,7 @@ def total_loss(distiller, y, y_pred, sample_weight, teacher_outputs=None,
     distillation = _distillation_loss(distiller, term_values, batch_size)
     if has_labels:
         alpha = ops.cast(distiller.alpha, "float32")
-        total = alpha * student + (1.0 - alpha) * distillation
+        total = alpha * kept * student + (1.0 - alpha) * distillation
     else:
         total = distillation
     return scale_loss_for_distribution(total + own)

@@ -65,6 +65,8 @@ def get_config(distiller, base_config):
         "student": _SERIALIZE(distiller.student),
         "teacher_outputs": distiller.teacher_outputs,
     }
+    if distiller._on_policy is not None:
+        config["on_policy"] = _SERIALIZE(distiller._on_policy)
     config.update(loss_config(distiller))
     return config
 
@@ -74,6 +76,8 @@ def from_config(config, custom_objects=None):
     config = deserialize_loss_config(config)
     for key in ("teacher", "student"):
         config[key] = _DESERIALIZE(config[key], custom_objects=custom_objects)
+    if config.get("on_policy") is not None:
+        config["on_policy"] = _DESERIALIZE(config["on_policy"], custom_objects=custom_objects)
     return config
 
 

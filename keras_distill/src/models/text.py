@@ -11,16 +11,26 @@ teacher's): token ids, `padding_mask` and the preprocessor's
 
 import numpy as np
 
+from keras_distill.src.models import prompts
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
 
 def preprocess_samples(model):
     """The model's `preprocess_samples` (a KerasHub task with a
-    `preprocessor`), or None."""
-    if getattr(model, "preprocessor", None) is None:
+    `preprocessor`), or None. Prompt/response dicts are encoded by
+    `prompts.preprocess` with the model's preprocessor."""
+    preprocessor = getattr(model, "preprocessor", None)
+    task_preprocess = getattr(model, "preprocess_samples", None)
+    if preprocessor is None or task_preprocess is None:
         return None
-    return getattr(model, "preprocess_samples", None)
+
+    def preprocess(x, y=None, sample_weight=None):
+        if prompts.is_prompt_response(x):
+            return prompts.preprocess(preprocessor, x, y, sample_weight)
+        return task_preprocess(x, y, sample_weight)
+
+    return preprocess
 
 
 def _has_strings(value):
