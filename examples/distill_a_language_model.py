@@ -229,6 +229,9 @@ def prompt_response(pieces):
 
 
 train_pairs, held_out_pairs = prompt_response(train), prompt_response(held_out)
+if SMALL:  # Two steps per recipe: the smoke run checks that each one runs.
+    train_pairs = {key: value[:64] for key, value in train_pairs.items()}
+    held_out_pairs = {key: value[:32] for key, value in held_out_pairs.items()}
 
 
 def teacher_log_likelihood(model, prompts):

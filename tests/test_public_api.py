@@ -9,6 +9,7 @@ import keras_distill as kd
 PUBLIC = {
     "keras_distill": [
         "Distiller",
+        "OnPolicy",
         "__version__",
         "cache_teacher_outputs",
         "callbacks",
@@ -17,6 +18,7 @@ PUBLIC = {
         "export",
         "export_student",
         "format_parity_table",
+        "generate_teacher_dataset",
         "losses",
         "schedules",
         "teachers",
