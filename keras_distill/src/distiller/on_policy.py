@@ -32,6 +32,8 @@ through the condition explicitly.
 import keras
 from keras import ops
 
+from keras_distill.src.teachers import generations
+from keras_distill.src.utils import validation
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.imports import require
 
@@ -39,18 +41,11 @@ from keras_distill.src.utils.imports import require
 SAMPLED = "on_policy_sampled"
 
 
-def _check_number(name, value, low, high=None, integer=False, allow_none=False):
-    if value is None and allow_none:
-        return
-    kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    ok = ok and value >= low and (high is None or value <= high)
-    if not ok:
-        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise invalid_argument(
-            name, value, f"{'an integer' if integer else 'a number'} {bounds}"
-            + (" or None" if allow_none else "")
-        )
+def _check_count(name, value, low):
+    """An optional integer >= `low`."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < low):
+        raise invalid_argument(name, value, f"an integer >= {low} or None")
 
 
 @keras.saving.register_keras_serializable(package="keras_distill")
@@ -76,16 +71,18 @@ class OnPolicy:
 
     def __init__(self, fraction=0.5, max_new_tokens=None, temperature=1.0, top_k=None,
                  seed=None):
-        _check_number("fraction", fraction, 0, 1)
-        _check_number("max_new_tokens", max_new_tokens, 1, integer=True, allow_none=True)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or (
-            temperature <= 0
-        ):
-            raise invalid_argument("temperature", temperature, "a number > 0")
-        _check_number("top_k", top_k, 1, integer=True, allow_none=True)
-        _check_number("seed", seed, 0, integer=True, allow_none=True)
-        self.fraction = float(fraction)
+        self.fraction = validation.check_in_range(
+            fraction, "fraction", 0.0, 1.0, "0 is off-policy distillation; 1 samples every batch."
+        )
+        _check_count("max_new_tokens", max_new_tokens, 1)
+        _check_count("top_k", top_k, 1)
+        _check_count("seed", seed, 0)
         self.max_new_tokens = max_new_tokens
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            0 < temperature < float("inf")
+        ):
+            raise invalid_argument("temperature", temperature, "a finite number > 0",
+                                   "It divides the student's logits when sampling; 1 keeps them.")
         self.temperature = float(temperature)
         self.top_k = top_k
         self.seed = seed
@@ -186,14 +183,11 @@ def _generate(student, sampler, token_ids, prompt_length):
     pad = student.preprocessor.tokenizer.pad_token_id
     inputs = {"token_ids": ops.where(in_prompt, token_ids, ops.cast(pad, token_ids.dtype)),
               "padding_mask": in_prompt}
-    tokenizer = student.preprocessor.tokenizer
-    stops = [tokenizer.end_token_id]
-    if getattr(tokenizer, "end_token2_id", None) is not None:
-        stops.append(tokenizer.end_token2_id)
+    stops = generations.stop_token_ids(student.preprocessor.tokenizer)
     previous = student.sampler
     student.sampler = sampler
     try:
-        outputs = student.generate_step(inputs, stop_token_ids=tuple(stops))
+        outputs = student.generate_step(inputs, stop_token_ids=stops)
     finally:
         student.sampler = previous
     return (ops.stop_gradient(outputs["token_ids"]),
