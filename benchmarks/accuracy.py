@@ -31,6 +31,7 @@ common.configure_environment()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import accuracy_table  # noqa: E402
 from benchmarks import features  # noqa: E402
 from benchmarks.features import IMAGE  # noqa: E402
 from benchmarks.features import TEACHER_LOGITS  # noqa: E402
@@ -43,6 +44,7 @@ SETTINGS = {
 }
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
+VALIDATION_SIZE = 6000
 
 
 def parse_args(argv=None):
@@ -61,18 +63,24 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", default=common.FASHION_MNIST_DIR)
     parser.add_argument("--cache-dir", default=common.CACHE_DIR)
     parser.add_argument("--out", default="benchmarks/results/accuracy.json")
+    parser.add_argument("--validation", action="store_true",
+                        help="Score on a validation split of the training set instead of "
+                             "the test set (the teacher trained without it), for choosing "
+                             "recipes; the split of benchmarks.tuned.")
     parser.add_argument("--resume", action="store_true",
                         help="Keep the runs already in --out; run the rest.")
     parser.add_argument("--report", nargs="+", metavar="JSON",
                         help="Print the table of these result files; train nothing.")
     args = parser.parse_args(argv)
     args.train_size, args.test_size, args.teacher_width = None, None, 32
+    args.validation_size = VALIDATION_SIZE
     if args.quick:
         args.seeds, args.epochs, args.teacher_epochs = "0", 3, 8
-        args.train_size, args.test_size = 10000, 2000
+        args.train_size, args.test_size, args.validation_size = 10000, 2000, 1000
     if args.tiny:
         args.epochs, args.teacher_epochs, args.teacher_width = 1, 1, 8
         args.train_size, args.test_size, args.labels = 640, 256, 128
+        args.validation_size = 128
         args.settings = "a,c" if args.settings == "a,b,c" else args.settings
     args.settings = args.settings.split(",")
     args.methods = args.methods.split(",")
@@ -92,11 +100,21 @@ def parse_args(argv=None):
 
 
 def load_data(args):
+    """(x, y, x_test, y_test); with `args.validation`, x_test is the validation split."""
     (x, y), (x_test, y_test) = common.load_fashion_mnist(args.data_dir)
     if args.train_size:
         x, y = x[: args.train_size], y[: args.train_size]
         x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
+    if getattr(args, "validation", False):
+        train, val = validation_split(len(x), args.validation_size)
+        return x[train], y[train], x[val], y[val]
     return x, y, x_test, y_test
+
+
+def validation_split(count, size):
+    """(train, validation) indices: `size` of `count` drawn with seed 0."""
+    order = np.random.default_rng(0).permutation(count)
+    return np.sort(order[size:]), np.sort(order[:size])
 
 
 def accuracy_of(model, x, y):
@@ -321,52 +339,15 @@ def train(setting, method, seed, ctx):
     return accuracy_of(student, ctx["x_test"], ctx["y_test"])
 
 
-def summarize(results, settings, methods):
-    rows = []
-    for method in methods:
-        row = [method]
-        for setting in settings:
-            entry = results.get(setting, {}).get(method, {})
-            accuracies = entry.get("accuracies", {})
-            if entry.get("skipped"):
-                row.append("skipped")
-            elif accuracies:
-                values = 100 * np.array(list(accuracies.values()))
-                std = values.std(ddof=1) if len(values) > 1 else 0.0
-                row.append(f"{values.mean():.2f} ± {std:.2f} (n={len(values)})")
-            else:
-                row.append("-")
-        rows.append(row)
-    return common.markdown_table(
-        ["method"] + [f"({s}) {SETTINGS[s]}" for s in settings], rows)
-
-
-def print_report(paths, methods):
-    """The markdown table of one or more result files (settings merged)."""
-    import json
-
-    results, settings = {}, []
-    for path in paths:
-        with open(path) as f:
-            report = json.load(f)
-        print(f"{path}: {report['command']}; teacher "
-              f"{100 * report['teacher']['test_accuracy']:.2f}%; seeds {report['seeds']}; "
-              f"{report['epochs']} epochs")
-        for setting, entries in report["results"].items():
-            results.setdefault(setting, {}).update(entries)
-    settings = sorted(results)
-    print(summarize(results, settings, [m for m in methods if any(
-        m in results[s] for s in settings)]))
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.report:
-        return print_report(args.report, args.methods)
+        return accuracy_table.print_report(args.report, args.methods, SETTINGS)
     x, y, x_test, y_test = load_data(args)
     teacher, logits, teacher_accuracy, teacher_seconds = get_teacher(
         args, x, y, x_test, y_test)
-    print(f"teacher test accuracy {100 * teacher_accuracy:.2f}%"
+    print(f"teacher {'validation' if args.validation else 'test'} accuracy "
+          f"{100 * teacher_accuracy:.2f}%"
           f" ({common.multiply_adds(teacher)} multiply-adds per image)", flush=True)
     report = {}
     if args.resume and os.path.exists(args.out):
@@ -381,6 +362,7 @@ def main(argv=None):
         "teacher": {"test_accuracy": teacher_accuracy, "epochs": args.teacher_epochs,
                     "width": args.teacher_width, "train_seconds": teacher_seconds},
         "train_size": len(x), "test_size": len(x_test), "labels_in_c": args.labels,
+        "scored_on": "validation split" if args.validation else "test set",
     })
     results = report.setdefault("results", {})
     labeled, unlabeled = labeled_split(y, args.labels)
@@ -408,7 +390,7 @@ def main(argv=None):
                       f"in {time.perf_counter() - start:.0f}s", flush=True)
                 common.write_json(args.out, report)
     common.write_json(args.out, report)
-    print(summarize(results, args.settings, args.methods))
+    print(accuracy_table.summarize(results, args.settings, args.methods, SETTINGS))
     print(f"wrote {args.out}")
     return report
 

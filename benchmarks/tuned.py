@@ -32,12 +32,11 @@ from benchmarks import common
 common.configure_environment()
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_distill as kd  # noqa: E402
 from benchmarks import accuracy  # noqa: E402
+from benchmarks import accuracy_table  # noqa: E402
 
-VALIDATION_SIZE = 6000
 ROWS = ("scratch", "ours_best", "ours_tuned")
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 ALPHAS = (0.0, 0.1, 0.3, 0.5, 0.7)
@@ -57,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="benchmarks/results/tuned.json")
     args = parser.parse_args(argv)
     args.train_size, args.test_size, args.teacher_width = None, None, 32
-    args.validation_size = VALIDATION_SIZE
+    args.validation_size = accuracy.VALIDATION_SIZE
     if args.quick:
         args.seeds, args.epochs, args.teacher_epochs, args.trials = "0", 3, 8, 4
         args.train_size, args.test_size, args.validation_size = 10000, 2000, 1000
@@ -66,12 +65,6 @@ def parse_args(argv=None):
         args.train_size, args.test_size, args.validation_size = 640, 256, 128
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
     return args
-
-
-def validation_split(count, size):
-    """(train, validation) indices: `size` of `count` drawn with seed 0."""
-    order = np.random.default_rng(0).permutation(count)
-    return np.sort(order[size:]), np.sort(order[:size])
 
 
 def candidate_losses():
@@ -137,7 +130,7 @@ def main(argv=None):
     x_all, y_all, x_test, y_test = accuracy.load_data(
         argparse.Namespace(data_dir=args.data_dir, train_size=args.train_size,
                            test_size=args.test_size))
-    train, val = validation_split(len(x_all), args.validation_size)
+    train, val = accuracy.validation_split(len(x_all), args.validation_size)
     teacher, _, teacher_accuracy, _ = accuracy.get_teacher(
         args, x_all[train], y_all[train], x_test, y_test)
     print(f"teacher (trained on {len(train)} images) test accuracy "
@@ -172,7 +165,8 @@ def main(argv=None):
         "results": {row: {"accuracies": values} for row, values in results.items()},
     }
     common.write_json(args.out, report)
-    print(accuracy.summarize({"a": report["results"]}, ["a"], list(ROWS)))
+    print(accuracy_table.summarize({"a": report["results"]}, ["a"], list(ROWS),
+                                 accuracy.SETTINGS))
     print(f"wrote {args.out}")
     return report
 

@@ -33,6 +33,24 @@ def test_labeled_split_is_balanced_and_disjoint():
     assert len(labeled) + len(unlabeled) == 1000
 
 
+def test_validation_split_is_disjoint_and_fixed():
+    train, val = accuracy.validation_split(100, 10)
+    assert len(val) == 10 and len(train) == 90
+    assert len(np.intersect1d(train, val)) == 0
+    np.testing.assert_array_equal(accuracy.validation_split(100, 10)[1], val)
+
+
+def test_validation_mode_scores_on_held_out_training_images(tiny_fashion_mnist):
+    directory, (x, y), _ = tiny_fashion_mnist
+    args = accuracy.parse_args(["--quick", "--tiny", "--validation", "--data-dir", str(directory)])
+    x_train, y_train, x_val, y_val = accuracy.load_data(args)
+    train, val = accuracy.validation_split(640, 128)
+    np.testing.assert_allclose(x_val[..., 0], x[val] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y_val, y[val])
+    np.testing.assert_array_equal(y_train, y[train])
+    assert len(x_train) == 512
+
+
 def test_accuracy_tiny_runs_every_setting(tiny_fashion_mnist, tmp_path):
     directory = tiny_fashion_mnist[0]
     out = tmp_path / "accuracy.json"

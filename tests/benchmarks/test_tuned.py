@@ -1,18 +1,10 @@
 import json
 
-import numpy as np
 import pytest
 
 from benchmarks import tuned
 
 pytest.importorskip("keras_tuner")
-
-
-def test_validation_split_is_disjoint_and_fixed():
-    train, val = tuned.validation_split(100, 10)
-    assert len(val) == 10 and len(train) == 90
-    assert len(np.intersect1d(train, val)) == 0
-    np.testing.assert_array_equal(tuned.validation_split(100, 10)[1], val)
 
 
 def test_tuned_tiny_searches_on_validation_and_scores_every_row(tiny_fashion_mnist, tmp_path):

@@ -93,6 +93,10 @@ def test_the_students_logits_are_never_whole_and_it_trains_as_the_usual_step():
 
 def test_raw_text_validation_data_evaluate_and_predict():
     distiller = _distiller()
+    model, traces = distiller.student, []
+    preprocess_samples = model.preprocess_samples
+    # Python runs only while TensorFlow traces the preprocessing.
+    model.preprocess_samples = lambda *args: traces.append(1) or preprocess_samples(*args)
     history = distiller.fit(
         tiny.TEXTS[:4], batch_size=4, validation_data=tiny.TEXTS[4:], verbose=0
     ).history
@@ -105,6 +109,12 @@ def test_raw_text_validation_data_evaluate_and_predict():
     np.testing.assert_allclose(
         predictions, keras.ops.convert_to_numpy(distiller.student(x)), rtol=1e-5, atol=1e-6
     )
+    # One trace for the training, validation, evaluation and prediction pipelines.
+    assert len(traces) == 1
+    # A changed preprocessor config is traced again.
+    model.preprocessor.sequence_length = 6
+    assert distiller.predict(tiny.TEXTS[4:], batch_size=4, verbose=0).shape[:2] == (4, 6)
+    assert len(traces) == 2
     with pytest.raises(ValueError, match="validation_split"):
         distiller.fit(tiny.TEXTS, validation_split=0.25, verbose=0)
 

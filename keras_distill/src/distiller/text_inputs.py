@@ -4,11 +4,36 @@ preprocessor mapped over the data (`models/text.py`), as KerasHub's own
 tokenizer (`models/vocabulary.py`). Data that is already preprocessed (no
 strings) is passed on unchanged, and so is any data for students without a
 preprocessor.
+
+The student's preprocessing is one `tf.function` per Distiller (and per
+preprocessor config): every later `fit`, `evaluate`, `predict` and
+validation pipeline reuses its trace, where each `Dataset.map` of a plain
+function would trace the tokenizer again (seconds each time).
 """
+
+import json
+import weakref
 
 from keras_distill.src.models import text
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
+
+# Distiller -> (the preprocessor's config, its traced preprocessing). Weak
+# keys: an entry ends with its Distiller.
+_TRACED = weakref.WeakKeyDictionary()
+
+
+def _student_preprocess(distiller):
+    """The student's preprocessing as a `tf.function`, traced again only
+    when the preprocessor's config (its `sequence_length`, say) changed."""
+    preprocess = text.preprocess_samples(distiller.student)
+    if preprocess is None or not tf.available:
+        return preprocess
+    config = json.dumps(distiller.student.preprocessor.get_config(), sort_keys=True, default=repr)
+    cached = _TRACED.get(distiller)
+    if cached is None or cached[0] != config:
+        cached = _TRACED[distiller] = (config, tf.function(preprocess))
+    return cached[1]
 
 
 def prepare(distiller, x, y, args, kwargs, training=False):
@@ -20,7 +45,7 @@ def prepare(distiller, x, y, args, kwargs, training=False):
         pipeline, `y` is None and `batch_size`, `sample_weight` (and with
         `training`, `shuffle` and `validation_data`) are consumed.
     """
-    preprocess = text.preprocess_samples(distiller.student)
+    preprocess = _student_preprocess(distiller)
     if preprocess is None:
         return x, y, args, kwargs
     kwargs = dict(kwargs)
