@@ -44,7 +44,6 @@ SETTINGS = {
 }
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
-VALIDATION_SIZE = 6000
 
 
 def parse_args(argv=None):
@@ -72,15 +71,12 @@ def parse_args(argv=None):
     parser.add_argument("--report", nargs="+", metavar="JSON",
                         help="Print the table of these result files; train nothing.")
     args = parser.parse_args(argv)
-    args.train_size, args.test_size, args.teacher_width = None, None, 32
-    args.validation_size = VALIDATION_SIZE
+    args.teacher_width = 32
+    common.set_fashion_mnist_sizes(args)
     if args.quick:
         args.seeds, args.epochs, args.teacher_epochs = "0", 3, 8
-        args.train_size, args.test_size, args.validation_size = 10000, 2000, 1000
     if args.tiny:
-        args.epochs, args.teacher_epochs, args.teacher_width = 1, 1, 8
-        args.train_size, args.test_size, args.labels = 640, 256, 128
-        args.validation_size = 128
+        args.epochs, args.teacher_epochs, args.teacher_width, args.labels = 1, 1, 8, 128
         args.settings = "a,c" if args.settings == "a,b,c" else args.settings
     args.settings = args.settings.split(",")
     args.methods = args.methods.split(",")

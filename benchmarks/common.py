@@ -66,6 +66,16 @@ def _find(directory, stem):
     )
 
 
+def set_fashion_mnist_sizes(args):
+    """`args.train_size`, `test_size` (None: all) and `validation_size`
+    (carved from the training images) for `--quick` and `--tiny`."""
+    args.train_size, args.test_size, args.validation_size = None, None, 6000
+    if args.quick:
+        args.train_size, args.test_size, args.validation_size = 10000, 2000, 1000
+    if args.tiny:
+        args.train_size, args.test_size, args.validation_size = 640, 256, 128
+
+
 def load_fashion_mnist(directory=FASHION_MNIST_DIR):
     """Returns `(x_train, y_train), (x_test, y_test)`; x float32 in [0, 1]
     of shape `(n, 28, 28, 1)`, y int32."""

@@ -55,14 +55,12 @@ def parse_args(argv=None):
     parser.add_argument("--cache-dir", default=common.CACHE_DIR)
     parser.add_argument("--out", default="benchmarks/results/tuned.json")
     args = parser.parse_args(argv)
-    args.train_size, args.test_size, args.teacher_width = None, None, 32
-    args.validation_size = accuracy.VALIDATION_SIZE
+    args.teacher_width = 32
+    common.set_fashion_mnist_sizes(args)
     if args.quick:
         args.seeds, args.epochs, args.teacher_epochs, args.trials = "0", 3, 8, 4
-        args.train_size, args.test_size, args.validation_size = 10000, 2000, 1000
     if args.tiny:
         args.epochs, args.teacher_epochs, args.teacher_width, args.trials = 1, 1, 8, 2
-        args.train_size, args.test_size, args.validation_size = 640, 256, 128
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
     return args
 
