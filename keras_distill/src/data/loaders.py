@@ -5,6 +5,7 @@ import os
 from keras_distill.src.data import idx
 from keras_distill.src.data.dataset import Dataset
 from keras_distill.src.data.digits import load_digits_arrays
+from keras_distill.src.utils import validation
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.imports import require
 
@@ -43,8 +44,7 @@ def load(name="digits", data_dir=None, batch_size=64, seed=0):
         `(x, y)` batches (x float32 in [0, 1], y int32) and `.num_classes`,
         `.input_shape`, `.num_train`, `.num_test`.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise invalid_argument("batch_size", batch_size, "an integer >= 1")
+    validation.check_count(batch_size, "batch_size")
     if data_dir is not None and not os.path.isdir(data_dir):
         raise invalid_argument(
             "data_dir", data_dir, "an existing folder", "Check the path."

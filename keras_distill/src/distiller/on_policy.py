@@ -41,13 +41,6 @@ from keras_distill.src.utils.imports import require
 SAMPLED = "on_policy_sampled"
 
 
-def _check_count(name, value, low):
-    """An optional integer >= `low`."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < low):
-        raise invalid_argument(name, value, f"an integer >= {low} or None")
-
-
 @keras.saving.register_keras_serializable(package="keras_distill")
 class OnPolicy:
     """Trains a fraction of the batches on the student's own samples.
@@ -74,9 +67,9 @@ class OnPolicy:
         self.fraction = validation.check_in_range(
             fraction, "fraction", 0.0, 1.0, "0 is off-policy distillation; 1 samples every batch."
         )
-        _check_count("max_new_tokens", max_new_tokens, 1)
-        _check_count("top_k", top_k, 1)
-        _check_count("seed", seed, 0)
+        validation.check_count(max_new_tokens, "max_new_tokens", optional=True)
+        validation.check_count(top_k, "top_k", optional=True)
+        validation.check_count(seed, "seed", low=0, optional=True)
         self.max_new_tokens = max_new_tokens
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
             0 < temperature < float("inf")

@@ -27,6 +27,7 @@ from keras_distill.src.teachers.teacher import fingerprint
 from keras_distill.src.teachers.teacher import fingerprint_as_int64
 from keras_distill.src.teachers.teacher import logits_of
 from keras_distill.src.teachers.teacher import teacher_forward
+from keras_distill.src.utils import validation
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
@@ -290,8 +291,7 @@ def cache_teacher_outputs(
     teacher = as_teacher(teacher, teacher_outputs)
     if teacher is None:
         raise invalid_argument("teacher", None, "a teacher to run over the dataset")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise invalid_argument("top_k", top_k, "None or an integer >= 1")
+    validation.check_count(top_k, "top_k", optional=True)
     if top_k_fill not in top_k_lib.FILLS:
         raise invalid_argument("top_k_fill", top_k_fill, f"one of {top_k_lib.FILLS}")
     if dtype not in DTYPES:
@@ -299,8 +299,7 @@ def cache_teacher_outputs(
     preprocess = text.preprocess_samples(model)
     if preprocess is not None:
         dataset = text.preprocessed(preprocess, dataset, batch_size)
-    if isinstance(shard_bytes, bool) or not isinstance(shard_bytes, int) or shard_bytes < 1:
-        raise invalid_argument("shard_bytes", shard_bytes, "an integer >= 1 (bytes)")
+    validation.check_count(shard_bytes, "shard_bytes", unit="bytes")
     dataset = dataset_checks.as_dataset(dataset, batch_size)
     cardinality = dataset_checks.finite_cardinality(dataset)
     shuffles = dataset_checks.check_randomness(dataset, allow_random)

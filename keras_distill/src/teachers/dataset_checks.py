@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from keras_distill.src.utils import keras_compat
+from keras_distill.src.utils import validation
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
@@ -27,8 +28,7 @@ def as_dataset(data, batch_size):
     if isinstance(data, list):
         data = tuple(data)
     if isinstance(data, (np.ndarray, tuple, dict)) or tf.is_tensor(data):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise invalid_argument("batch_size", batch_size, "an integer >= 1")
+        validation.check_count(batch_size, "batch_size")
         return tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
     raise invalid_argument(
         "dataset",

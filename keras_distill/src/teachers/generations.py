@@ -16,6 +16,7 @@ import numpy as np
 from keras import ops
 
 from keras_distill.src.models import text
+from keras_distill.src.utils import validation
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import tensorflow as tf
 
@@ -100,8 +101,7 @@ def generate_teacher_dataset(teacher, prompts, max_length=None, *, batch_size=8,
         `cache_teacher_outputs`.
     """
     preprocessor = _check_teacher(teacher)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise invalid_argument("batch_size", batch_size, "an integer >= 1")
+    validation.check_count(batch_size, "batch_size")
     if path is not None and not (logits or top_k):
         raise invalid_argument(
             "path", path, "None unless logits=True or top_k is set (it is the logits' cache)",

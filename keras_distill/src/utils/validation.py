@@ -73,6 +73,17 @@ def check_temperature(value, argument="temperature"):
     return check_hyperparameter(value, "temperature", argument)
 
 
+def check_count(value, argument, low=1, optional=False, unit=None):
+    """Returns `value` after checking it is an integer >= `low` (not a
+    bool), or None when `optional`. `unit` names what it counts ("bytes")."""
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        expected = f"an integer >= {low}" + (f" ({unit})" if unit else "")
+        raise invalid_argument(argument, value, f"None or {expected}" if optional else expected)
+    return value
+
+
 def check_in_range(value, argument, low=None, high=None, fix=None):
     """Returns `value` as a float after checking `low <= value <= high`.
 
