@@ -22,7 +22,8 @@ def _distiller(**kwargs):
         student=keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]),
         **kwargs,
     )
-    distiller.compile(optimizer="sgd", student_loss_fn="sparse_categorical_crossentropy")
+    distiller.compile(optimizer="sgd",
+                      student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return distiller
 
 

@@ -202,3 +202,48 @@ def test_evaluate_adds_the_students_own_losses_as_keras_does():
     expected = student.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
     np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-5)
     assert got["loss"] > got["student_loss"] + 1e-3
+
+
+@pytest.mark.parametrize("loss", [
+    "sparse_categorical_crossentropy",
+    keras.losses.SparseCategoricalCrossentropy(),
+    keras.losses.CategoricalCrossentropy(from_logits=False),
+])
+def test_a_loss_on_probabilities_for_a_student_that_outputs_logits_is_refused(loss):
+    with pytest.raises(ValueError, match=(
+            r"`student_loss_fn`.*\(from_logits=False\).*student 'student' outputs logits "
+            r"\(its layer 'logits' has no activation\).*from_logits=True")):
+        kd.Distiller(teacher=h.mlp(16, "teacher", seed=1), student=_student(),
+                     student_loss_fn=loss)
+    distiller = kd.Distiller(teacher=h.mlp(16, "teacher", seed=1), student=_student())
+    with pytest.raises(ValueError, match="outputs logits"):
+        distiller.compile(optimizer="sgd", student_loss_fn=loss)
+
+
+def test_the_refusal_names_the_output_of_a_multi_output_student():
+    with pytest.raises(ValueError, match=r"for output 'parity'.*its layer 'parity'"):
+        kd.Distiller(teacher=_two_heads("teacher", 1), student=_two_heads("student", 2),
+                     student_loss_fn={"digit": h.sparse_ce(), "parity": "binary_crossentropy"})
+
+
+class _Probabilities(keras.layers.Layer):
+    """A layer whose softmax no graph reading can see."""
+
+    def call(self, inputs):
+        return keras.ops.softmax(inputs)
+
+
+@pytest.mark.parametrize("head", ["softmax", "custom"])
+def test_students_that_output_probabilities_keep_losses_on_probabilities(head):
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((h.NUM_FEATURES,))
+    hidden = keras.layers.Dense(h.NUM_CLASSES, name="logits")(inputs)
+    outputs = (keras.layers.Activation("softmax")(hidden) if head == "softmax"
+               else _Probabilities()(hidden))
+    student = keras.Model(inputs, outputs, name="student")
+    distiller = kd.Distiller(teacher=h.mlp(16, "teacher", seed=1), student=student)
+    x, y = h.data()
+    logs = _frozen_logs(distiller, x, y, student_loss_fn="sparse_categorical_crossentropy")
+    probabilities = keras.ops.convert_to_numpy(student(x))
+    expected = -np.log(probabilities[np.arange(len(y)), y]).mean()
+    np.testing.assert_allclose(logs["student_loss"], expected, rtol=1e-5)

@@ -34,7 +34,8 @@ def test_readme_cosine_temperature_anneal(data):
     )
     exec(callbacks, namespace)
     distiller = kd.Distiller(teacher=teacher, student=student, temperature=3.0)
-    distiller.compile(optimizer="sgd", student_loss_fn="sparse_categorical_crossentropy")
+    distiller.compile(optimizer="sgd",
+                      student_loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = distiller.fit(
         x_train, y_train, batch_size=32, epochs=2, verbose=0, callbacks=namespace["callbacks"]
     ).history

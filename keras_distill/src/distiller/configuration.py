@@ -53,6 +53,7 @@ def configure(distiller, student_loss_fn, loss_weights, distillation_loss_fn,
     distiller._student_loss = student_loss_lib.StudentLoss(
         student_loss_fn, loss_weights, distiller.student
     )
+    student_loss_lib.check_logits_outputs(distiller._student_loss, distiller.student)
     logs.set_student_trackers(distiller)
     terms = terms_lib.as_terms(distillation_loss_fn, distiller.student, distiller.teacher)
     weights = terms_lib.as_weights(distillation_loss_weights, terms)

@@ -11,6 +11,11 @@ mask, and a loss's own mask such as `ignore_class`), as `Model.compile` does.
 The student's own losses (`kernel_regularizer`, `activity_regularizer`,
 `add_loss`) are a separate sum, `regularization_loss`, added to the total
 once, not weighted by `alpha`, as `keras.Model.fit` adds them.
+
+A cross-entropy on probabilities (`from_logits=False`, the default of the
+Keras classes and of names such as `"sparse_categorical_crossentropy"`)
+given an output that a linear layer makes (a `Dense` without activation:
+logits) would train on clipped logits without an error; it is refused.
 """
 
 import keras
@@ -21,6 +26,8 @@ from keras_distill.src.distiller import replicas
 from keras_distill.src.losses.keras_loss import per_example_loss
 from keras_distill.src.utils.errors import invalid_argument
 from keras_distill.src.utils.keras_compat import get_keras_mask
+from keras_distill.src.utils.keras_compat import graph_of
+from keras_distill.src.utils.keras_compat import output_layers
 from keras_distill.src.utils.validation import check_hyperparameter
 
 
@@ -171,6 +178,54 @@ def _map_losses(loss_fn, function):
 def deserialize(config):
     """The `student_loss_fn` of a `StudentLoss.get_config()`."""
     return _map_losses(config, keras.saving.deserialize_keras_object)
+
+
+# Cross-entropies whose `from_logits` defaults to False, as classes and as
+# the functions that names such as "sparse_categorical_crossentropy" give.
+_ON_PROBABILITIES = (
+    keras.losses.SparseCategoricalCrossentropy, keras.losses.CategoricalCrossentropy,
+    keras.losses.BinaryCrossentropy, keras.losses.CategoricalFocalCrossentropy,
+    keras.losses.BinaryFocalCrossentropy,
+)
+_FUNCTIONS_ON_PROBABILITIES = (
+    keras.losses.sparse_categorical_crossentropy, keras.losses.categorical_crossentropy,
+    keras.losses.binary_crossentropy, keras.losses.categorical_focal_crossentropy,
+    keras.losses.binary_focal_crossentropy,
+)
+
+
+def _on_probabilities(loss):
+    if isinstance(loss, _ON_PROBABILITIES):
+        return not loss.get_config().get("from_logits", False)
+    return any(loss is function for function in _FUNCTIONS_ON_PROBABILITIES)
+
+
+def check_logits_outputs(student_loss, student):
+    """Raises when a cross-entropy on probabilities is given an output of
+    `student` that a layer with a linear activation makes (logits).
+    Outputs made otherwise (a softmax, a custom layer) are left alone."""
+    graph = graph_of(student)
+    if graph is None:
+        return
+    made_by = {id(tensor): layer for layer, tensor in output_layers(graph)}
+    structure = outputs_lib.output_structure(student)
+    for key, name, loss in student_loss.entries:
+        if not _on_probabilities(loss):
+            continue
+        tensors = keras.tree.flatten(outputs_lib.select(structure, key))
+        layer = made_by.get(id(tensors[0])) if len(tensors) == 1 else None
+        if getattr(layer, "activation", None) is not keras.activations.linear:
+            continue
+        where = "" if name is None else f" for output '{name}'"
+        raise invalid_argument(
+            "student_loss_fn",
+            f"{getattr(loss, '__name__', type(loss).__name__)} (from_logits=False){where}",
+            f"a loss on logits: the student '{student.name}' outputs logits (its layer "
+            f"'{layer.name}' has no activation)",
+            "Pass keras.losses.SparseCategoricalCrossentropy(from_logits=True) (or the "
+            "cross-entropy you use with from_logits=True), or end the student in "
+            "keras.layers.Activation('softmax') to train on probabilities.",
+        )
 
 
 def regularization_loss(layers):
