@@ -9,6 +9,7 @@ import pytest
 
 from keras_distill.src.cli.main import main
 from keras_distill.src.cli.tune import pareto_front
+from tests.tuning.helpers import objects_frozen_for_gc
 
 
 def run_command(argv, results_path):
@@ -25,9 +26,10 @@ pytest.importorskip("keras_tuner")
 @pytest.fixture(scope="module")
 def search(tmp_path_factory):
     out = tmp_path_factory.mktemp("tune")
-    argv = ["tune", "--trials", "2", "--epochs", "1", "--widths", "4,8", "--out", str(out),
-            "--quiet"]
-    return (out, *run_command(argv, out / "results.json"))
+    argv = ["tune", "--trials", "2", "--epochs", "1", "--widths", "4,8", "--batch-size", "256",
+            "--out", str(out), "--quiet"]
+    with objects_frozen_for_gc():
+        return (out, *run_command(argv, out / "results.json"))
 
 
 def test_every_trial_is_measured_and_scored_on_validation_data(search):

@@ -3,8 +3,8 @@
 The search itself is KerasTuner's (`RandomSearch`, `BayesianOptimization`,
 `Hyperband`, ...): this module only says what a trial builds. Each trial's
 Distiller has its loss family, temperature and alpha (and, through
-`build_student(hp)`, the student's size; optionally the teacher) drawn
-from the trial's hyperparameters.
+`build_student(hp)`, the student's size; optionally the teacher and the
+learning rate) drawn from the trial's hyperparameters.
 """
 
 import keras
@@ -18,6 +18,9 @@ keras_tuner = require("keras_tuner", "keras-tuner", "tune")
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.9)
+#: The default student loss, for students that output logits (each trial
+#: gets a copy).
+STUDENT_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _named(values, argument, name_of, expected):
@@ -59,6 +62,37 @@ def _values(values, argument):
     return [float(value) for value in values]
 
 
+def _rate_schedule(optimizer):
+    """The optimizer's learning-rate schedule, or None for a number."""
+    rate = optimizer.get_config()["learning_rate"]
+    return keras.optimizers.schedules.deserialize(rate) if isinstance(rate, dict) else None
+
+
+def _optimizer_with_rate(optimizer, learning_rate):
+    """A new optimizer from `optimizer`'s config whose learning rate (or the
+    `initial_learning_rate` of its schedule) is `learning_rate`."""
+    config, schedule = optimizer.get_config(), _rate_schedule(optimizer)
+    if schedule is None:
+        config["learning_rate"] = learning_rate
+    else:
+        schedule_config = dict(schedule.get_config(), initial_learning_rate=learning_rate)
+        config["learning_rate"] = schedule.__class__.from_config(schedule_config)
+    return optimizer.__class__.from_config(config)
+
+
+def _check_rate_schedule(optimizer):
+    schedule = _rate_schedule(optimizer)
+    if schedule is not None and "initial_learning_rate" not in schedule.get_config():
+        raise invalid_argument(
+            "optimizer", f"{optimizer.__class__.__name__}(learning_rate="
+            f"{schedule.__class__.__name__}(...))",
+            "with `learning_rates`, an optimizer whose learning rate is a number or a "
+            "schedule with an `initial_learning_rate` (CosineDecay, ExponentialDecay, ...)",
+            "Pass learning_rates=None, or search the schedule's own values in a HyperModel "
+            "of your own.",
+        )
+
+
 def _fresh(obj):
     """A new instance from `obj`'s config (terms, optimizers, metrics), or
     a list of them."""
@@ -78,7 +112,12 @@ class DistillationHyperModel(keras_tuner.HyperModel):
       `keras_distill.teachers.Ensemble` as one candidate for that);
     - `distillation_loss`: a choice among `losses` (by term name);
     - `temperature` and `alpha`: choices among `temperatures` and `alphas`
-      (a single value fixes it);
+      (a single value fixes it); `alpha=1.0` trains on the labels alone, so
+      with it among `alphas` the search can find that distilling does not
+      pay;
+    - `learning_rate`: a choice among `learning_rates`, when given. The
+      learning rate often matters more than the recipe: a student trained
+      from scratch should get the same search before the two are compared;
     - whatever `build_student(hp)` registers (its width, depth, ...).
 
     `fit(hp, model, *args, **kwargs)` is `model.fit(*args, **kwargs)`. The
@@ -99,9 +138,13 @@ class DistillationHyperModel(keras_tuner.HyperModel):
             logit-standardized KD.
         temperatures: The temperatures to choose from.
         alphas: The weights of the student loss to choose from.
-        student_loss_fn: Passed to every Distiller.
+        student_loss_fn: Passed to every Distiller (a fresh copy of a Keras
+            loss). The default is for students that output logits.
         optimizer: An optimizer name or instance; each trial gets a fresh
             copy. Defaults to `"adam"`.
+        learning_rates: `None` (the optimizer's own), or the learning rates
+            to choose from. With a schedule (e.g. `CosineDecay`), each value
+            replaces its `initial_learning_rate`.
         metrics: Passed to `compile` (the objective reads them). Defaults
             to `["accuracy"]`.
         **distiller_kwargs: Other arguments of `Distiller`, the same for
@@ -125,8 +168,8 @@ class DistillationHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(self, teacher, build_student, losses=None, temperatures=TEMPERATURES,
-                 alphas=ALPHAS, student_loss_fn="sparse_categorical_crossentropy",
-                 optimizer="adam", metrics=("accuracy",), name=None, tunable=True,
+                 alphas=ALPHAS, student_loss_fn=STUDENT_LOSS, optimizer="adam",
+                 learning_rates=None, metrics=("accuracy",), name=None, tunable=True,
                  **distiller_kwargs):
         super().__init__(name=name, tunable=tunable)
         if not callable(build_student):
@@ -151,6 +194,13 @@ class DistillationHyperModel(keras_tuner.HyperModel):
         self.build_student = build_student
         self.student_loss_fn = student_loss_fn
         self.optimizer = optimizer
+        self.learning_rates = None
+        if learning_rates is not None:
+            self.learning_rates = _values(learning_rates, "learning_rates")
+            if not all(rate > 0 for rate in self.learning_rates):
+                raise invalid_argument("learning_rates", learning_rates,
+                                       "positive numbers, e.g. [1e-3, 3e-3, 1e-2]")
+            _check_rate_schedule(self._optimizer())
         self.metrics = list(metrics or [])
         self.distiller_kwargs = distiller_kwargs
 
@@ -166,17 +216,26 @@ class DistillationHyperModel(keras_tuner.HyperModel):
             teacher=teacher,
             student=self.build_student(hp),
             distillation_loss_fn=term,
-            student_loss_fn=self.student_loss_fn,
+            student_loss_fn=(_fresh(self.student_loss_fn)
+                             if isinstance(self.student_loss_fn, keras.losses.Loss)
+                             else self.student_loss_fn),
             temperature=self._choice(hp, "temperature", self.temperatures),
             alpha=self._choice(hp, "alpha", self.alphas),
             **self.distiller_kwargs,
         )
-        optimizer = (keras.optimizers.get(self.optimizer) if isinstance(self.optimizer, str)
-                     else _fresh(self.optimizer))
+        optimizer = self._optimizer()
+        if self.learning_rates is not None:
+            rate = self._choice(hp, "learning_rate", self.learning_rates)
+            optimizer = _optimizer_with_rate(optimizer, rate)
         distiller.compile(optimizer=optimizer, metrics=[
             metric if isinstance(metric, str) else _fresh(metric) for metric in self.metrics
         ])
         return distiller
+
+    def _optimizer(self):
+        if isinstance(self.optimizer, str):
+            return keras.optimizers.get(self.optimizer)
+        return _fresh(self.optimizer)
 
     def fit(self, hp, model, *args, **kwargs):
         return model.fit(*args, **kwargs)
