@@ -12,12 +12,9 @@ the same optimizer (Adam) and learning-rate schedule (cosine decay from 1e-3
 to 0), batch 128, and is scored on the final epoch's student (no early
 stopping, no checkpoint picking) on the 10,000 test images.
 
-Usage:
-  python -m benchmarks.accuracy                 # the full run (docs/benchmarks.md)
-  python -m benchmarks.accuracy --quick         # < 5 minutes, 1 seed, 10k images
-  python -m benchmarks.accuracy --quick --tiny  # < 1 minute, for CI
-  python -m benchmarks.accuracy --resume        # skip runs already in the JSON
-  python -m benchmarks.recipes ...              # the recipe search (same flags)
+Usage: python -m benchmarks.accuracy [--quick [--tiny]] [--resume] (see
+docs/benchmarks.md); --quick: < 5 minutes, 1 seed, 10k images; --tiny: CI's
+size; python -m benchmarks.recipes: the recipe search (same flags).
 """
 
 import argparse
@@ -63,9 +60,10 @@ def parse_args(argv=None):
     parser.add_argument("--cache-dir", default=common.CACHE_DIR)
     parser.add_argument("--out", default="benchmarks/results/accuracy.json")
     parser.add_argument("--validation", action="store_true",
-                        help="Score on a validation split of the training set instead of "
-                             "the test set (the teacher trained without it), for choosing "
-                             "recipes; the split of benchmarks.tuned.")
+                        help="Score on benchmarks.tuned's validation split of the training "
+                             "set (the teacher trained without it), not on the test set.")
+    parser.add_argument("--teacher-folds", type=int, default=1,
+                        help="Train on cross-fitted teacher logits (benchmarks/cross_fit.py).")
     parser.add_argument("--resume", action="store_true",
                         help="Keep the runs already in --out; run the rest.")
     parser.add_argument("--report", nargs="+", metavar="JSON",
@@ -118,9 +116,9 @@ def accuracy_of(model, x, y):
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def get_teacher(args, x, y, x_test, y_test):
+def get_teacher(args, x, y, x_test, y_test, key_suffix=""):
     """Trains the teacher once; later runs load it and its logits."""
-    key = f"teacher_w{args.teacher_width}_e{args.teacher_epochs}_n{len(x)}"
+    key = f"teacher_w{args.teacher_width}_e{args.teacher_epochs}_n{len(x)}{key_suffix}"
     model_path = os.path.join(args.cache_dir, key + ".keras")
     logits_path = os.path.join(args.cache_dir, key + "_logits.npy")
     if os.path.exists(model_path) and os.path.exists(logits_path):
@@ -146,8 +144,8 @@ def get_teacher(args, x, y, x_test, y_test):
     return teacher, logits, accuracy_of(teacher, x_test, y_test), seconds
 
 
-def _cosine(steps):
-    return keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=steps)
+def _cosine(steps, learning_rate=LEARNING_RATE):
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
 
 
 def _dataset(inputs, labels, seed, repeat=False, augment=None):
@@ -197,13 +195,13 @@ def _sparse_ce():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def _ours(ctx, student, loss, alpha=0.1, temperature=4.0):
+def _ours(ctx, student, loss, alpha=0.1, temperature=4.0, learning_rate=LEARNING_RATE):
     features.check_backend()
     distiller = features.OursOnLogits(
         teacher=ctx["teacher"], student=student, distillation_loss_fn=loss,
         student_loss_fn=_sparse_ce(), alpha=alpha, temperature=temperature,
     )
-    distiller.compile(optimizer=keras.optimizers.Adam(_cosine(ctx["steps"])))
+    distiller.compile(optimizer=keras.optimizers.Adam(_cosine(ctx["steps"], learning_rate)))
     return distiller
 
 
@@ -345,6 +343,10 @@ def main(argv=None):
     print(f"teacher {'validation' if args.validation else 'test'} accuracy "
           f"{100 * teacher_accuracy:.2f}%"
           f" ({common.multiply_adds(teacher)} multiply-adds per image)", flush=True)
+    if args.teacher_folds > 1:
+        from benchmarks import cross_fit  # It imports this module.
+
+        logits = cross_fit.out_of_fold_logits(args, x, y, args.teacher_folds)[0]
     report = {}
     if args.resume and os.path.exists(args.out):
         import json
@@ -356,6 +358,7 @@ def main(argv=None):
         "seeds": args.seeds, "epochs": args.epochs, "batch_size": BATCH_SIZE,
         "optimizer": f"Adam, cosine decay from {LEARNING_RATE} to 0",
         "teacher": {"test_accuracy": teacher_accuracy, "epochs": args.teacher_epochs,
+                    "folds": args.teacher_folds,
                     "width": args.teacher_width, "train_seconds": teacher_seconds},
         "train_size": len(x), "test_size": len(x_test), "labels_in_c": args.labels,
         "scored_on": "validation split" if args.validation else "test set",

@@ -105,6 +105,8 @@ VARIANTS = {
     # Around the recipe chosen by benchmarks.tuned (std_dist_T8_a0):
     "std_dist_T8_a0": _variant(_std_dist, 8.0, 0.0),
     "std_dist_T16_a0": _variant(_std_dist, 16.0, 0.0),
+    "std_dist_T8_a0.3": _variant(_std_dist, 8.0, 0.3),
+    "std_dist_T8_a0.5": _variant(_std_dist, 8.0, 0.5),
     "std_dist_anneal8_a0": _variant(_std_dist, _anneal_from(8.0), 0.0),
     "std_dist_b2g2_T8_a0": _variant(lambda: _std_dist(beta=2.0, gamma=2.0), 8.0, 0.0),
     "std_dist_mse_T8_a0": _variant(lambda: _std_dist() + [kd.losses.LogitMSE()], 8.0, 0.0),

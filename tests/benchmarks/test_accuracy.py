@@ -1,10 +1,12 @@
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from benchmarks import accuracy
 from benchmarks import common
+from benchmarks import cross_fit
 
 
 def test_read_idx_round_trips_plain_and_gzip(tiny_fashion_mnist):
@@ -78,3 +80,27 @@ def test_accuracy_tiny_runs_every_setting(tiny_fashion_mnist, tmp_path):
         # same loss from the same initial weights and batches.
         assert results["builtin_kl"]["accuracies"]["0"] == pytest.approx(
             results["ours_kl"]["accuracies"]["0"], abs=0.02)
+
+
+def test_fold_indices_partition_the_training_images():
+    folds = cross_fit.fold_indices(10, 3)
+    assert [len(fold) for fold in folds] == [4, 3, 3]
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.arange(10))
+    with pytest.raises(ValueError, match="folds=1"):
+        cross_fit.fold_indices(10, 1)
+
+
+def test_out_of_fold_logits_come_from_the_teacher_that_did_not_train_on_them(
+        tiny_fashion_mnist, tmp_path):
+    directory = tiny_fashion_mnist[0]
+    args = accuracy.parse_args(["--quick", "--tiny", "--validation", "--data-dir", str(directory),
+                                "--cache-dir", str(tmp_path)])
+    x, y, x_val, _ = accuracy.load_data(args)
+    logits, (val_logits,) = cross_fit.out_of_fold_logits(args, x, y, 2, others=[x_val])
+    teachers = [keras.models.load_model(tmp_path / f"teacher_w8_e1_n256_fold{k}of2.keras")
+                for k in range(2)]
+    for k, held_out in enumerate(cross_fit.fold_indices(len(x), 2)):
+        np.testing.assert_allclose(logits[held_out], teachers[k].predict(x[held_out], verbose=0),
+                                   rtol=1e-5, atol=1e-5)
+    mean = sum(teacher.predict(x_val, verbose=0) for teacher in teachers) / 2
+    np.testing.assert_allclose(val_logits, mean, rtol=1e-5, atol=1e-5)

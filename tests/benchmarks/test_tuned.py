@@ -19,8 +19,23 @@ def test_tuned_tiny_searches_on_validation_and_scores_every_row(tiny_fashion_mni
     assert len(scores) == 2 and scores == sorted(scores, reverse=True)
     assert report["best"] == report["trials"][0]["values"]
     assert report["best"]["distillation_loss"] in tuned.candidate_losses()
+    assert report["best"]["learning_rate"] in tuned.LEARNING_RATES
+    # The scratch student's own search tried every learning rate.
+    scratch = report["scratch_trials"]
+    assert sorted(t["values"]["learning_rate"] for t in scratch) == sorted(tuned.LEARNING_RATES)
+    assert [t["val_accuracy"] for t in scratch] == sorted(
+        (t["val_accuracy"] for t in scratch), reverse=True)
     assert set(report["results"]) == set(tuned.ROWS)
     for row in tuned.ROWS:
         value = report["results"][row]["accuracies"]["0"]
         assert value * 256 == pytest.approx(round(value * 256)), row
-    assert "ours_tuned" not in tuned.accuracy.METHODS
+    assert report["best_distilling"]["alpha"] < 1.0
+    assert not set(tuned.SEARCHED) & set(tuned.accuracy.METHODS)
+    # A row again on the same trials: the same result (fixed seeds), the
+    # other rows kept from the file.
+    marked = dict(report, results=dict(report["results"], ours_tuned={"accuracies": {"0": -1}}))
+    paths["--out"].write_text(json.dumps(marked))
+    again = tuned.main(["--quick", "--tiny", "--reuse-search", "--rows", "ours_tuned"]
+                       + [str(part) for item in paths.items() for part in item])
+    assert again["trials"] == report["trials"] and again["results"] == report["results"]
+    assert json.loads(paths["--out"].read_text())["results"] == report["results"]
