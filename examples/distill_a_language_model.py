@@ -52,9 +52,9 @@ VOCABULARY_SIZE = 256 if SMALL else 1024
 SEQUENCE_LENGTH = 64
 BATCH_SIZE = 32
 LEARNING_RATE = 2e-3
-TEACHER = dict(hidden=64, layers=2) if SMALL else dict(hidden=128, layers=4)
+TEACHER = dict(hidden=64, layers=1) if SMALL else dict(hidden=128, layers=4)
 STUDENT = dict(hidden=32, layers=1) if SMALL else dict(hidden=48, layers=2)
-TEACHER_EPOCHS = 3 if SMALL else 12
+TEACHER_EPOCHS = 2 if SMALL else 12
 STUDENT_EPOCHS = 2 if SMALL else 6
 
 # %% [markdown]

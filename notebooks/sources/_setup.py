@@ -16,8 +16,8 @@ import numpy as np
 
 import keras_distill as kd
 
-EPOCHS = 3 if SMALL else 10
-BATCH_SIZE = 32 if SMALL else 128
+EPOCHS = 2 if SMALL else 10
+BATCH_SIZE = 64 if SMALL else 128
 LEARNING_RATE = 1e-2 if SMALL else 1e-3
 TEACHER_WIDTH, STUDENT_WIDTH = (16, 4) if SMALL else (32, 4)
 FASHION_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat",

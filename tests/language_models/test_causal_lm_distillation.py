@@ -16,6 +16,14 @@ def _distiller(teacher=None, student=None, **kwargs):
     return tiny.distiller(teacher, student, alpha=ALPHA, temperature=TEMPERATURE, **kwargs)
 
 
+def _fit_arrays(distiller, batch_size, **kwargs):
+    """`fit` on `tiny.TEXTS` preprocessed to arrays (no text pipeline)."""
+    x, y, sample_weight = tiny.numpy_batch(distiller.student, tiny.TEXTS)
+    return distiller.fit(
+        x, y, sample_weight=sample_weight, batch_size=batch_size, verbose=0, **kwargs
+    ).history
+
+
 def _numpy_losses(teacher, student, texts, count=None):
     """Masked token KD and cross-entropy, per-token means over the weights."""
     x, y, weights = tiny.numpy_batch(student, texts)
@@ -41,8 +49,9 @@ def test_raw_text_trains_through_the_students_preprocessor():
         "array": (np.array(tiny.TEXTS), 8),
         "dataset": (tf.data.Dataset.from_tensor_slices(tiny.TEXTS).batch(8), None),
     }
+    histories = {}
     for form, (texts, batch_size) in forms.items():
-        history = distiller.fit(texts, batch_size=batch_size, verbose=0).history
+        history = histories[form] = distiller.fit(texts, batch_size=batch_size, verbose=0).history
         np.testing.assert_allclose(
             history["distillation_loss"][0], distillation, rtol=1e-4, err_msg=form
         )
@@ -51,15 +60,11 @@ def test_raw_text_trains_through_the_students_preprocessor():
             history["loss"][0], ALPHA * student + (1 - ALPHA) * distillation, rtol=1e-5,
             err_msg=form,
         )
-
-
-def test_preprocessed_data_gives_the_same_losses_as_raw_text():
-    distiller = _distiller()
-    raw = distiller.fit(tiny.TEXTS, batch_size=8, verbose=0).history
+    # The preprocessor's own output, passed as data, gives the same losses.
     x, y, sample_weight = distiller.student.preprocessor(tiny.TEXTS)
     ready = distiller.fit(x, y, sample_weight=sample_weight, batch_size=8, verbose=0).history
     for key in ("loss", "student_loss", "distillation_loss"):
-        np.testing.assert_allclose(ready[key], raw[key], rtol=1e-6)
+        np.testing.assert_allclose(ready[key], histories["list"][key], rtol=1e-6)
 
 
 def test_padding_never_reaches_a_term():
@@ -82,11 +87,12 @@ def test_the_students_logits_are_never_whole_and_it_trains_as_the_usual_step():
     usual = _distiller()
     usual.compile(optimizer=keras.optimizers.SGD(0.5), metrics=["sparse_categorical_accuracy"])
     fused.compile(optimizer=keras.optimizers.SGD(0.5))
-    runs = [model.fit(tiny.TEXTS, batch_size=4, shuffle=False, verbose=0).history
-            for model in (fused, usual)]  # Two steps.
+    runs = [_fit_arrays(model, 4, shuffle=False) for model in (fused, usual)]  # Two steps.
     assert "sparse_categorical_accuracy" in runs[1]  # The usual step ran there.
+    # Chunked sums add float32 values in another order: about 1e-5 relative
+    # on a loss of 1e-3 (a missing chunk or T^2 would be off by far more).
     for key in ("loss", "student_loss", "distillation_loss"):
-        np.testing.assert_allclose(runs[0][key], runs[1][key], rtol=1e-5)
+        np.testing.assert_allclose(runs[0][key], runs[1][key], rtol=1e-4)
     for a, b in zip(fused.student.get_weights(), usual.student.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
@@ -136,7 +142,7 @@ def test_an_embedding_padded_past_the_tokenizer_compares_the_tokenizers_ids():
     size = tiny.tokenizer().vocabulary_size()
     teacher = tiny.causal_lm(hidden=16, layers=2, seed=1, vocabulary_size=size + 7)
     distiller = _distiller(teacher=teacher)
-    history = distiller.fit(tiny.TEXTS, batch_size=8, verbose=0).history
+    history = _fit_arrays(distiller, 8)
     distillation, _ = _numpy_losses(teacher, distiller.student, tiny.TEXTS, count=size)
     np.testing.assert_allclose(history["distillation_loss"][0], distillation, rtol=1e-4)
 
@@ -146,7 +152,7 @@ def test_the_distilled_student_generates_and_saves_to_a_preset(tmp_path):
     distiller = _distiller()
     distiller.compile(optimizer=keras.optimizers.Adam(0.01))
     before = [w.copy() for w in distiller.student.get_weights()]
-    distiller.fit(tiny.TEXTS, batch_size=4, epochs=2, verbose=0)
+    _fit_arrays(distiller, 4, epochs=2)
     assert any(not np.array_equal(a, b) for a, b in zip(before, distiller.student.get_weights()))
     student = distiller.student
     assert isinstance(student.generate("air", max_length=8), str)

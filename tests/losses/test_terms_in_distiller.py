@@ -46,7 +46,7 @@ def test_every_loss_as_a_weighted_term_under_xla():
     np.testing.assert_allclose(logs["distillation_loss"][0], total, rtol=2e-4)
 
 
-def test_kl_and_dkd_with_weights_as_in_the_issue():
+def test_kl_and_dkd_weighted_by_compile():
     teacher, student = _models()
     x = np.random.default_rng(1).normal(size=(8, 3)).astype("float32")
     y = np.arange(8) % CLASSES

@@ -1,14 +1,14 @@
 """`jit_compile=True` (XLA) for the default loss and every exported loss.
 
-The list is read from `keras_distill.losses.__all__` when the tests are
-collected, so losses added later are covered without editing this file.
+The list is read from `keras_distill.losses.__all__` when the tests run, so
+losses added later are covered without editing this file (a loss whose
+constructor needs arguments needs an entry in `_CONSTRUCTORS`).
 """
 
 import inspect
 
 import keras
 import numpy as np
-import pytest
 
 import keras_distill as kd
 from keras_distill.src.losses.base import OUTPUTS
@@ -32,24 +32,23 @@ def _loss_classes():
     return classes
 
 
-def _construct(loss_class):
-    try:
-        loss = _CONSTRUCTORS.get(loss_class, loss_class)()
-    except TypeError as error:
-        pytest.skip(f"{loss_class.__name__} needs constructor arguments: {error}")
-    if isinstance(loss, FeatureLoss):
-        pytest.skip(f"{loss_class.__name__} reads layers: see test_feature_terms_under_xla")
-    return loss
+def _logit_losses():
+    """One instance of every exported loss that reads outputs (the feature
+    terms are in `test_feature_terms_under_xla`)."""
+    losses = [_CONSTRUCTORS.get(loss_class, loss_class)() for loss_class in _loss_classes()]
+    return [loss for loss in losses if not isinstance(loss, FeatureLoss)]
 
 
-def _assert_trains_under_xla(distillation_loss_fn):
+def _assert_trains_under_xla(distillation_loss_fn, distillation_loss_weights=None):
     """One XLA-compiled step: its loss equals the eager loss of the initial
-    weights, and it changes the student's weights, all finite."""
+    weights, and it changes the student's weights, all finite. Returns the
+    step's logs."""
     keras.utils.set_random_seed(0)
     teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     distiller = kd.Distiller(
-        teacher=teacher, student=student, distillation_loss_fn=distillation_loss_fn
+        teacher=teacher, student=student, distillation_loss_fn=distillation_loss_fn,
+        distillation_loss_weights=distillation_loss_weights,
     )
     distiller.compile(
         optimizer=keras.optimizers.SGD(0.1),
@@ -66,21 +65,29 @@ def _assert_trains_under_xla(distillation_loss_fn):
     )
     before = student.get_weights()
     history = distiller.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+    logs = {key: values[0] for key, values in history.items()}
     np.testing.assert_allclose(
-        history["loss"][0], keras.ops.convert_to_numpy(eager_loss), rtol=1e-5
+        logs["loss"], keras.ops.convert_to_numpy(eager_loss), rtol=1e-5, err_msg=str(logs)
     )
     for old, new in zip(before, student.get_weights()):
         assert np.all(np.isfinite(new))
         assert not np.array_equal(old, new)
+    return logs
 
 
 def test_default_loss_under_xla():
     _assert_trains_under_xla(None)
 
 
-@pytest.mark.parametrize("loss_class", _loss_classes(), ids=lambda c: c.__name__)
-def test_every_exported_loss_under_xla(loss_class):
-    _assert_trains_under_xla(_construct(loss_class))
+def test_every_exported_loss_under_xla():
+    """Every exported logit loss as a term of one XLA-compiled Distiller,
+    each with its own weight, so that a term computed otherwise under XLA
+    changes the total."""
+    losses = _logit_losses()
+    assert len({type(loss) for loss in losses}) == len(losses) >= 10
+    logs = _assert_trains_under_xla(losses, [0.5 + index for index in range(len(losses))])
+    for loss in losses:
+        assert np.isfinite(logs[loss.name]), loss.name
 
 
 def _cnn(filters, name):
