@@ -41,6 +41,9 @@ SETTINGS = {
 }
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
+#: What --resume requires of the file's earlier runs ("a.b": key b of a).
+RESUMED_WHEN_EQUAL = ("epochs", "train_size", "test_size", "labels_in_c", "scored_on",
+                      "teacher.epochs", "teacher.width", "teacher.folds")
 
 
 def parse_args(argv=None):
@@ -302,6 +305,8 @@ def train(setting, method, seed, ctx):
     # Methods whose teacher runs online on augmented images carry
     # `.augment`; the others read the teacher's precomputed logits.
     augment = getattr(build, "augment", None)
+    if augment is not None and ctx.get("folds", 1) > 1:
+        raise Unavailable("it runs the teacher online; --teacher-folds is for its logits")
 
     def data(indices, labels, repeat=False):
         if method.startswith("scratch") or augment is not None:
@@ -347,13 +352,7 @@ def main(argv=None):
         from benchmarks import cross_fit  # It imports this module.
 
         logits = cross_fit.out_of_fold_logits(args, x, y, args.teacher_folds)[0]
-    report = {}
-    if args.resume and os.path.exists(args.out):
-        import json
-
-        with open(args.out) as f:
-            report = json.load(f)
-    report.update({
+    settings = {
         "command": common.command_line(), "machine": common.machine_description(),
         "seeds": args.seeds, "epochs": args.epochs, "batch_size": BATCH_SIZE,
         "optimizer": f"Adam, cosine decay from {LEARNING_RATE} to 0",
@@ -362,12 +361,14 @@ def main(argv=None):
                     "width": args.teacher_width, "train_seconds": teacher_seconds},
         "train_size": len(x), "test_size": len(x_test), "labels_in_c": args.labels,
         "scored_on": "validation split" if args.validation else "test set",
-    })
+    }
+    report = common.resumed(args.out, settings, RESUMED_WHEN_EQUAL) if args.resume else {}
+    report.update(settings)
     results = report.setdefault("results", {})
     labeled, unlabeled = labeled_split(y, args.labels)
     ctx = {"teacher": teacher, "logits": logits, "x": x, "y": y, "x_test": x_test,
            "y_test": y_test, "epochs": args.epochs, "labeled": labeled,
-           "unlabeled": unlabeled}
+           "unlabeled": unlabeled, "folds": args.teacher_folds}
     for setting in args.settings:
         for method in args.methods:
             entry = results.setdefault(setting, {}).setdefault(method, {})

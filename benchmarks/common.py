@@ -241,6 +241,28 @@ def write_json(path, report):
         f.write("\n")
 
 
+def resumed(path, settings, keys):
+    """The report in `path` to resume (`{}` when there is none), after
+    checking that `settings` agree with it on `keys` ("a.b" reads key b of
+    a; a file without `teacher.folds` had 1); exits naming the differences."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        report = json.load(f)
+
+    def value(source, key):
+        for part in key.split("."):
+            source = source.get(part) if isinstance(source, dict) else None
+        return 1 if source is None and key == "teacher.folds" else source
+
+    differences = [f"{key}: {value(report, key)!r} in the file, {value(settings, key)!r} now"
+                   for key in keys if value(report, key) != value(settings, key)]
+    if differences:
+        raise SystemExit(f"--resume: {path} holds runs of other settings ("
+                         + "; ".join(differences) + "). Pass another --out.")
+    return report
+
+
 def markdown_table(header, rows):
     """A GitHub-flavoured markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

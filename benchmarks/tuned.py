@@ -33,7 +33,6 @@ Usage:
 """
 
 import argparse
-import json
 import time
 
 from benchmarks import common
@@ -200,10 +199,15 @@ def main(argv=None):
     print(f"teacher (trained on {len(train)} images) test accuracy "
           f"{100 * teacher_accuracy:.2f}%", flush=True)
     if args.reuse_search:
-        with open(args.out) as f:
-            earlier = json.load(f)
+        settings = {"epochs": args.epochs, "seeds": args.seeds, "validation_size": len(val),
+                    "teacher": {"train_size": len(train)}}
+        earlier = common.resumed(args.out, settings, ("epochs", "seeds", "validation_size",
+                                                      "teacher.train_size"))
+        if not earlier:
+            raise SystemExit(f"--reuse-search: no earlier run in {args.out}.")
         trials, scratch_trials = earlier["trials"], earlier["scratch_trials"]
         search_seconds = earlier["search_seconds"]
+        scratch_search_seconds = earlier.get("scratch_search_seconds")
         search_command = earlier.get("search_command", earlier["command"])
         results = {row: entry["accuracies"] for row, entry in earlier["results"].items()}
     else:
@@ -214,6 +218,7 @@ def main(argv=None):
             trials = search(args, teacher, *split)
             search_seconds = time.perf_counter() - start
             scratch_trials = search_scratch(args, *split)
+            scratch_search_seconds = time.perf_counter() - start - search_seconds
         search_command = common.command_line()
     best = trials[0]["values"]
     # With alpha 1.0 among the choices the winner may not distil at all; the
@@ -232,9 +237,10 @@ def main(argv=None):
             if row == "ours_tuned_distilling" and distilling is None:
                 print(f"{row}: skipped, every trial had alpha 1.0", flush=True)
                 continue
+            results[row] = {}  # A row trained again replaces its earlier run whole.
             for seed in args.seeds:
                 value = accuracy.train("a", row, seed, ctx)
-                results.setdefault(row, {})[str(seed)] = value  # Replaces an earlier run.
+                results[row][str(seed)] = value
                 print(f"{row} seed {seed}: {100 * value:.2f}%", flush=True)
     finally:
         for row in SEARCHED:
@@ -245,6 +251,7 @@ def main(argv=None):
         "seeds": args.seeds, "epochs": args.epochs, "tuner": args.tuner,
         "teacher": {"test_accuracy": teacher_accuracy, "train_size": len(train)},
         "validation_size": len(val), "search_seconds": search_seconds,
+        "scratch_search_seconds": scratch_search_seconds,
         "best": best, "best_distilling": distilling, "trials": trials,
         "scratch_trials": scratch_trials,
         "results": {row: {"accuracies": values} for row, values in results.items()},

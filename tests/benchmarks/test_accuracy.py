@@ -91,12 +91,23 @@ def test_fold_indices_partition_the_training_images():
 
 
 def test_out_of_fold_logits_come_from_the_teacher_that_did_not_train_on_them(
-        tiny_fashion_mnist, tmp_path):
+        tiny_fashion_mnist, tmp_path, monkeypatch):
     directory = tiny_fashion_mnist[0]
     args = accuracy.parse_args(["--quick", "--tiny", "--validation", "--data-dir", str(directory),
                                 "--cache-dir", str(tmp_path)])
     x, y, x_val, _ = accuracy.load_data(args)
+    trained_on = []
+    get_teacher = accuracy.get_teacher
+
+    def spy(args, x_train, *rest, **kwargs):
+        trained_on.append({row.tobytes() for row in x_train})
+        return get_teacher(args, x_train, *rest, **kwargs)
+
+    monkeypatch.setattr(accuracy, "get_teacher", spy)
     logits, (val_logits,) = cross_fit.out_of_fold_logits(args, x, y, 2, others=[x_val])
+    for k, held_out in enumerate(cross_fit.fold_indices(len(x), 2)):
+        seen = {row.tobytes() for row in x[held_out]}
+        assert not seen & trained_on[k] and len(trained_on[k]) == len(x) - len(held_out)
     teachers = [keras.models.load_model(tmp_path / f"teacher_w8_e1_n256_fold{k}of2.keras")
                 for k in range(2)]
     for k, held_out in enumerate(cross_fit.fold_indices(len(x), 2)):
@@ -104,3 +115,15 @@ def test_out_of_fold_logits_come_from_the_teacher_that_did_not_train_on_them(
                                    rtol=1e-5, atol=1e-5)
     mean = sum(teacher.predict(x_val, verbose=0) for teacher in teachers) / 2
     np.testing.assert_allclose(val_logits, mean, rtol=1e-5, atol=1e-5)
+
+
+def test_resume_refuses_a_file_of_other_settings(tmp_path):
+    path = tmp_path / "runs.json"
+    earlier = {"epochs": 10, "teacher": {"epochs": 20}, "results": {"a": {}}}  # No "folds".
+    common.write_json(str(path), earlier)
+    keys = ("epochs", "teacher.epochs", "teacher.folds")
+    same = {"epochs": 10, "teacher": {"epochs": 20, "folds": 1}}
+    assert common.resumed(str(path), same, keys) == earlier
+    with pytest.raises(SystemExit, match=r"teacher.folds: 1 in the file, 2 now"):
+        common.resumed(str(path), {"epochs": 10, "teacher": {"epochs": 20, "folds": 2}}, keys)
+    assert common.resumed(str(tmp_path / "none.json"), same, keys) == {}

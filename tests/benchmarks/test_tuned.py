@@ -33,9 +33,19 @@ def test_tuned_tiny_searches_on_validation_and_scores_every_row(tiny_fashion_mni
     assert not set(tuned.SEARCHED) & set(tuned.accuracy.METHODS)
     # A row again on the same trials: the same result (fixed seeds), the
     # other rows kept from the file.
-    marked = dict(report, results=dict(report["results"], ours_tuned={"accuracies": {"0": -1}}))
+    # Marks: the row trained again must replace its own, and the others and
+    # the trials must come from the file.
+    marked = json.loads(json.dumps(report))
+    marked["results"]["ours_tuned"] = {"accuracies": {"0": -1, "7": -1}}
+    marked["results"]["scratch"] = {"accuracies": {"0": -2}}
+    marked["trials"][-1]["val_accuracy"] = -3
     paths["--out"].write_text(json.dumps(marked))
+    arguments = [str(part) for item in paths.items() for part in item]
     again = tuned.main(["--quick", "--tiny", "--reuse-search", "--rows", "ours_tuned"]
-                       + [str(part) for item in paths.items() for part in item])
-    assert again["trials"] == report["trials"] and again["results"] == report["results"]
-    assert json.loads(paths["--out"].read_text())["results"] == report["results"]
+                       + arguments)
+    assert again["trials"] == marked["trials"]
+    assert again["results"] == dict(marked["results"], ours_tuned=report["results"]["ours_tuned"])
+    assert json.loads(paths["--out"].read_text())["results"] == again["results"]
+    paths["--out"].write_text(json.dumps(dict(marked, epochs=5)))  # Runs of other settings.
+    with pytest.raises(SystemExit, match=r"epochs: 5 in the file, 1 now"):
+        tuned.main(["--quick", "--tiny", "--reuse-search"] + arguments)

@@ -226,6 +226,32 @@ def test_the_refusal_names_the_output_of_a_multi_output_student():
                      student_loss_fn={"digit": h.sparse_ce(), "parity": "binary_crossentropy"})
 
 
+def test_a_distiller_saved_with_such_a_loss_loads_with_a_warning():
+    distiller = kd.Distiller(teacher=h.mlp(16, "teacher", seed=1), student=_student(),
+                             student_loss_fn=h.sparse_ce())
+    # The config of a Distiller saved before the refusal existed, with a loss
+    # on probabilities.
+    config = distiller.get_config()
+    config["student_loss_fn"] = keras.saving.serialize_keras_object(
+        keras.losses.SparseCategoricalCrossentropy())
+    with pytest.warns(UserWarning, match="outputs logits"):
+        loaded = kd.Distiller.from_config(config)
+    assert loaded.student.name == "student"
+    with pytest.raises(ValueError, match="outputs logits"):  # Outside loading, refused.
+        kd.Distiller.from_config(config).compile(optimizer="sgd")
+
+
+def test_an_output_key_that_names_no_output_is_left_to_the_other_checks():
+    inputs = keras.Input((h.NUM_FEATURES,))
+    student = keras.Model(inputs, [keras.layers.Dense(h.NUM_CLASSES, name="logits")(inputs)])
+    loss = {"logits": "sparse_categorical_crossentropy"}
+    # A one-element list of outputs has no key "logits": the check reads no
+    # layer there and does not fail on the lookup.
+    distiller = kd.Distiller(teacher=h.mlp(16, "teacher", seed=1), student=student,
+                             student_loss_fn=loss)
+    assert distiller.student_loss_fn == loss
+
+
 class _Probabilities(keras.layers.Layer):
     """A layer whose softmax no graph reading can see."""
 

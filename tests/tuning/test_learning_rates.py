@@ -49,6 +49,15 @@ def test_a_trial_sets_the_initial_rate_of_the_optimizers_schedule():
     assert _schedule(hypermodel.optimizer).initial_learning_rate == 1e-3
 
 
+def test_a_schedule_that_warms_up_gets_the_rate_as_its_peak():
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=40, warmup_target=1e-3, warmup_steps=10)
+    hypermodel = _hypermodel(optimizer=keras.optimizers.Adam(schedule), learning_rates=[4e-3])
+    searched = _schedule(_built(hypermodel)[0].optimizer)
+    assert (searched.initial_learning_rate, searched.warmup_target) == (0.0, 4e-3)
+    np.testing.assert_allclose(float(searched(10)), 4e-3, rtol=1e-6)  # The end of the warmup.
+
+
 def test_a_trial_sets_a_plain_rate_and_training_uses_it():
     hypermodel = _hypermodel(optimizer="sgd", learning_rates=[0.5, 0.05])
     x, y = h.data(16, seed=0)
@@ -77,6 +86,9 @@ def test_rates_that_cannot_be_searched_are_refused_at_construction():
         _hypermodel(learning_rates=[1e-3, 0.0])
     with pytest.raises(ValueError, match="learning_rates"):
         _hypermodel(learning_rates=["fast"])
+    wrapped = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam())
+    with pytest.raises(ValueError, match=r"`optimizer`.*LossScaleOptimizer.*inner optimizer"):
+        _hypermodel(optimizer=wrapped, learning_rates=[1e-3])
     piecewise = keras.optimizers.schedules.PiecewiseConstantDecay([10], [1e-2, 1e-3])
     with pytest.raises(ValueError, match=r"`optimizer`.*PiecewiseConstantDecay.*initial_learning"):
         _hypermodel(optimizer=keras.optimizers.SGD(piecewise), learning_rates=[1e-3])

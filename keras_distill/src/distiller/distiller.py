@@ -152,13 +152,10 @@ class Distiller(keras.Model):
         self._student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self._distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         configuration.configure(
-            self,
-            student_loss_fn=student_loss_fn,
-            loss_weights=loss_weights,
+            self, student_loss_fn=student_loss_fn, loss_weights=loss_weights,
             distillation_loss_fn=distillation_loss_fn,
             distillation_loss_weights=distillation_loss_weights,
-            alpha=alpha,
-            temperature=temperature,
+            alpha=alpha, temperature=temperature,
         )
         on_policy_lib.configure(self, on_policy)
         self.built = True
@@ -388,12 +385,14 @@ class Distiller(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        return cls(**serialization.from_config(config, custom_objects))
+        with serialization.loading():
+            return cls(**serialization.from_config(config, custom_objects))
 
     def get_compile_config(self):
         return serialization.compile_config(self, super().get_compile_config())
 
     def compile_from_config(self, config):
-        self.compile(**serialization.compile_arguments(config))
+        with serialization.loading():
+            self.compile(**serialization.compile_arguments(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)

@@ -71,6 +71,10 @@ def get_config(distiller, base_config):
     return config
 
 
+#: Loading a Distiller: a student loss that construction refuses only warns.
+loading = student_loss_lib.loading
+
+
 def from_config(config, custom_objects=None):
     """`__init__`'s arguments from `get_config`'s dict."""
     config = deserialize_loss_config(config)

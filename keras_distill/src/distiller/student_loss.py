@@ -15,8 +15,14 @@ once, not weighted by `alpha`, as `keras.Model.fit` adds them.
 A cross-entropy on probabilities (`from_logits=False`, the default of the
 Keras classes and of names such as `"sparse_categorical_crossentropy"`)
 given an output that a linear layer makes (a `Dense` without activation:
-logits) would train on clipped logits without an error; it is refused.
+logits) would train on clipped logits without an error; it is refused. A
+Distiller saved with one still loads (with a warning), so that its student
+can be taken out or it can be compiled again.
 """
+
+import contextlib
+import threading
+import warnings
 
 import keras
 from keras import ops
@@ -200,24 +206,48 @@ def _on_probabilities(loss):
     return any(loss is function for function in _FUNCTIONS_ON_PROBABILITIES)
 
 
+_loading = threading.local()
+
+
+@contextlib.contextmanager
+def loading():
+    """Within it (`Distiller.from_config`, `compile_from_config`), a loss
+    that `check_logits_outputs` refuses only warns."""
+    _loading.active = True
+    try:
+        yield
+    finally:
+        _loading.active = False
+
+
+def _layer_making(student, key):
+    """The layer that makes the output `key` of a Functional or Sequential
+    student, or None when it is not one layer's output."""
+    graph = graph_of(student)
+    if graph is None:
+        return None
+    try:
+        tensors = keras.tree.flatten(
+            outputs_lib.select(outputs_lib.output_structure(student), key))
+    except (KeyError, IndexError, TypeError):
+        return None  # Not an output by that key: StudentLoss's own checks say so.
+    made_by = {id(tensor): layer for layer, tensor in output_layers(graph)}
+    return made_by.get(id(tensors[0])) if len(tensors) == 1 else None
+
+
 def check_logits_outputs(student_loss, student):
     """Raises when a cross-entropy on probabilities is given an output of
     `student` that a layer with a linear activation makes (logits).
-    Outputs made otherwise (a softmax, a custom layer) are left alone."""
-    graph = graph_of(student)
-    if graph is None:
-        return
-    made_by = {id(tensor): layer for layer, tensor in output_layers(graph)}
-    structure = outputs_lib.output_structure(student)
+    Outputs made otherwise (a softmax, a nested model, a custom layer) are
+    left alone."""
     for key, name, loss in student_loss.entries:
         if not _on_probabilities(loss):
             continue
-        tensors = keras.tree.flatten(outputs_lib.select(structure, key))
-        layer = made_by.get(id(tensors[0])) if len(tensors) == 1 else None
+        layer = _layer_making(student, key)
         if getattr(layer, "activation", None) is not keras.activations.linear:
             continue
         where = "" if name is None else f" for output '{name}'"
-        raise invalid_argument(
+        error = invalid_argument(
             "student_loss_fn",
             f"{getattr(loss, '__name__', type(loss).__name__)} (from_logits=False){where}",
             f"a loss on logits: the student '{student.name}' outputs logits (its layer "
@@ -226,6 +256,10 @@ def check_logits_outputs(student_loss, student):
             "cross-entropy you use with from_logits=True), or end the student in "
             "keras.layers.Activation('softmax') to train on probabilities.",
         )
+        if getattr(_loading, "active", False):
+            warnings.warn(str(error), stacklevel=2)
+            continue
+        raise error
 
 
 def regularization_loss(layers):

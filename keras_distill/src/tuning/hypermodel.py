@@ -69,18 +69,29 @@ def _rate_schedule(optimizer):
 
 
 def _optimizer_with_rate(optimizer, learning_rate):
-    """A new optimizer from `optimizer`'s config whose learning rate (or the
-    `initial_learning_rate` of its schedule) is `learning_rate`."""
+    """A new optimizer from `optimizer`'s config whose learning rate is
+    `learning_rate`: for a schedule, its peak (`warmup_target` when it warms
+    up, else `initial_learning_rate`)."""
     config, schedule = optimizer.get_config(), _rate_schedule(optimizer)
     if schedule is None:
         config["learning_rate"] = learning_rate
     else:
-        schedule_config = dict(schedule.get_config(), initial_learning_rate=learning_rate)
+        schedule_config = schedule.get_config()
+        peak = ("warmup_target" if schedule_config.get("warmup_target") is not None
+                else "initial_learning_rate")
+        schedule_config[peak] = learning_rate
         config["learning_rate"] = schedule.__class__.from_config(schedule_config)
     return optimizer.__class__.from_config(config)
 
 
 def _check_rate_schedule(optimizer):
+    if "learning_rate" not in optimizer.get_config():
+        raise invalid_argument(
+            "optimizer", optimizer.__class__.__name__,
+            "with `learning_rates`, an optimizer with a learning rate of its own",
+            "Pass the inner optimizer: under a mixed_float16 policy Keras wraps it in a "
+            "LossScaleOptimizer when the Distiller is compiled.",
+        )
     schedule = _rate_schedule(optimizer)
     if schedule is not None and "initial_learning_rate" not in schedule.get_config():
         raise invalid_argument(
@@ -144,7 +155,8 @@ class DistillationHyperModel(keras_tuner.HyperModel):
             copy. Defaults to `"adam"`.
         learning_rates: `None` (the optimizer's own), or the learning rates
             to choose from. With a schedule (e.g. `CosineDecay`), each value
-            replaces its `initial_learning_rate`.
+            replaces its peak: `warmup_target` when it warms up, else its
+            `initial_learning_rate`.
         metrics: Passed to `compile` (the objective reads them). Defaults
             to `["accuracy"]`.
         **distiller_kwargs: Other arguments of `Distiller`, the same for
