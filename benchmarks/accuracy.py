@@ -1,7 +1,6 @@
 """Accuracy on Fashion-MNIST: keras-distill vs keras.distillation vs scratch.
 
-Settings (students distilled from one CNN teacher, cached under
-benchmarks/.cache):
+Settings (students distilled from one CNN teacher, cached in benchmarks/.cache):
   a  MLP 784-128-10, all 60,000 labels
   b  small CNN (8 and 16 filters), all labels
   c  MLP with 1,000 labels (100 per class); the other 59,000 training images
@@ -219,8 +218,8 @@ def _builtin(ctx, student, distillation_loss, student_loss_weight=0.5):
     return distiller
 
 
-def method_scratch(ctx, student):
-    student.compile(optimizer=keras.optimizers.Adam(_cosine(ctx["steps"])),
+def method_scratch(ctx, student, learning_rate=LEARNING_RATE):
+    student.compile(optimizer=keras.optimizers.Adam(_cosine(ctx["steps"], learning_rate)),
                     loss=_sparse_ce())
     return student
 
@@ -362,7 +361,8 @@ def main(argv=None):
         "train_size": len(x), "test_size": len(x_test), "labels_in_c": args.labels,
         "scored_on": "validation split" if args.validation else "test set",
     }
-    report = common.resumed(args.out, settings, RESUMED_WHEN_EQUAL) if args.resume else {}
+    report = (common.resumed(args.out, settings, RESUMED_WHEN_EQUAL, {"teacher.folds": 1})
+              if args.resume else {})
     report.update(settings)
     results = report.setdefault("results", {})
     labeled, unlabeled = labeled_split(y, args.labels)

@@ -241,10 +241,11 @@ def write_json(path, report):
         f.write("\n")
 
 
-def resumed(path, settings, keys):
+def resumed(path, settings, keys, defaults=None):
     """The report in `path` to resume (`{}` when there is none), after
     checking that `settings` agree with it on `keys` ("a.b" reads key b of
-    a; a file without `teacher.folds` had 1); exits naming the differences."""
+    a; `defaults` gives the values of keys that older files lack); exits
+    naming the differences."""
     if not os.path.exists(path):
         return {}
     with open(path) as f:
@@ -253,7 +254,7 @@ def resumed(path, settings, keys):
     def value(source, key):
         for part in key.split("."):
             source = source.get(part) if isinstance(source, dict) else None
-        return 1 if source is None and key == "teacher.folds" else source
+        return (defaults or {}).get(key) if source is None else source
 
     differences = [f"{key}: {value(report, key)!r} in the file, {value(settings, key)!r} now"
                    for key in keys if value(report, key) != value(settings, key)]

@@ -178,10 +178,7 @@ def scratch_method(values):
     """The scratch method at a trial's learning rate."""
 
     def method(ctx, student):
-        rate = values["learning_rate"]
-        student.compile(optimizer=keras.optimizers.Adam(accuracy._cosine(ctx["steps"], rate)),
-                        loss=accuracy._sparse_ce())
-        return student
+        return accuracy.method_scratch(ctx, student, learning_rate=values["learning_rate"])
 
     return method
 

@@ -121,9 +121,13 @@ def test_resume_refuses_a_file_of_other_settings(tmp_path):
     path = tmp_path / "runs.json"
     earlier = {"epochs": 10, "teacher": {"epochs": 20}, "results": {"a": {}}}  # No "folds".
     common.write_json(str(path), earlier)
-    keys = ("epochs", "teacher.epochs", "teacher.folds")
+    keys, defaults = ("epochs", "teacher.epochs", "teacher.folds"), {"teacher.folds": 1}
     same = {"epochs": 10, "teacher": {"epochs": 20, "folds": 1}}
-    assert common.resumed(str(path), same, keys) == earlier
+    assert common.resumed(str(path), same, keys, defaults) == earlier
     with pytest.raises(SystemExit, match=r"teacher.folds: 1 in the file, 2 now"):
-        common.resumed(str(path), {"epochs": 10, "teacher": {"epochs": 20, "folds": 2}}, keys)
-    assert common.resumed(str(tmp_path / "none.json"), same, keys) == {}
+        common.resumed(str(path), {"epochs": 10, "teacher": {"epochs": 20, "folds": 2}}, keys,
+                       defaults)
+    assert common.resumed(str(tmp_path / "none.json"), same, keys, defaults) == {}
+    # Without a default, a key the file lacks differs from any value.
+    with pytest.raises(SystemExit, match=r"teacher.folds: None in the file, 1 now"):
+        common.resumed(str(path), same, keys)

@@ -213,25 +213,21 @@ _loading = threading.local()
 def loading():
     """Within it (`Distiller.from_config`, `compile_from_config`), a loss
     that `check_logits_outputs` refuses only warns."""
-    _loading.active = True
+    previous, _loading.active = getattr(_loading, "active", False), True
     try:
         yield
     finally:
-        _loading.active = False
+        _loading.active = previous
 
 
-def _layer_making(student, key):
-    """The layer that makes the output `key` of a Functional or Sequential
-    student, or None when it is not one layer's output."""
-    graph = graph_of(student)
-    if graph is None:
-        return None
+def _layer_making(student, made_by, key):
+    """The layer (of `made_by`, `{id(output tensor): layer}`) that makes the
+    student's output `key`, or None when it is not one layer's output."""
     try:
         tensors = keras.tree.flatten(
             outputs_lib.select(outputs_lib.output_structure(student), key))
     except (KeyError, IndexError, TypeError):
         return None  # Not an output by that key: StudentLoss's own checks say so.
-    made_by = {id(tensor): layer for layer, tensor in output_layers(graph)}
     return made_by.get(id(tensors[0])) if len(tensors) == 1 else None
 
 
@@ -240,10 +236,13 @@ def check_logits_outputs(student_loss, student):
     `student` that a layer with a linear activation makes (logits).
     Outputs made otherwise (a softmax, a nested model, a custom layer) are
     left alone."""
-    for key, name, loss in student_loss.entries:
-        if not _on_probabilities(loss):
-            continue
-        layer = _layer_making(student, key)
+    entries = [entry for entry in student_loss.entries if _on_probabilities(entry[2])]
+    graph = graph_of(student) if entries else None
+    if graph is None:
+        return
+    made_by = {id(tensor): layer for layer, tensor in output_layers(graph)}
+    for key, name, loss in entries:
+        layer = _layer_making(student, made_by, key)
         if getattr(layer, "activation", None) is not keras.activations.linear:
             continue
         where = "" if name is None else f" for output '{name}'"

@@ -62,9 +62,9 @@ def _values(values, argument):
     return [float(value) for value in values]
 
 
-def _rate_schedule(optimizer):
-    """The optimizer's learning-rate schedule, or None for a number."""
-    rate = optimizer.get_config()["learning_rate"]
+def _rate_schedule(config):
+    """The learning-rate schedule of an optimizer's config, or None for a number."""
+    rate = config["learning_rate"]
     return keras.optimizers.schedules.deserialize(rate) if isinstance(rate, dict) else None
 
 
@@ -72,7 +72,8 @@ def _optimizer_with_rate(optimizer, learning_rate):
     """A new optimizer from `optimizer`'s config whose learning rate is
     `learning_rate`: for a schedule, its peak (`warmup_target` when it warms
     up, else `initial_learning_rate`)."""
-    config, schedule = optimizer.get_config(), _rate_schedule(optimizer)
+    config = optimizer.get_config()
+    schedule = _rate_schedule(config)
     if schedule is None:
         config["learning_rate"] = learning_rate
     else:
@@ -85,14 +86,15 @@ def _optimizer_with_rate(optimizer, learning_rate):
 
 
 def _check_rate_schedule(optimizer):
-    if "learning_rate" not in optimizer.get_config():
+    config = optimizer.get_config()
+    if "learning_rate" not in config:
         raise invalid_argument(
             "optimizer", optimizer.__class__.__name__,
             "with `learning_rates`, an optimizer with a learning rate of its own",
             "Pass the inner optimizer: under a mixed_float16 policy Keras wraps it in a "
             "LossScaleOptimizer when the Distiller is compiled.",
         )
-    schedule = _rate_schedule(optimizer)
+    schedule = _rate_schedule(config)
     if schedule is not None and "initial_learning_rate" not in schedule.get_config():
         raise invalid_argument(
             "optimizer", f"{optimizer.__class__.__name__}(learning_rate="
